@@ -1,0 +1,1 @@
+"""The Kubernetes API server part of the lab: storage, HTTP, watches, patches, subresources."""
