@@ -1,0 +1,1 @@
+"""Turns KKP's manual CNI migration runbook into Airflow DAGs."""

@@ -1,0 +1,71 @@
+"""The trigger form every migration DAG shares, and opening the run's cluster from a task.
+
+Param validation in the form catches typos early; `run_config` repeats the checks so a run
+triggered through the REST API or `dags test` gets the same one-sentence refusal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from airflow.sdk import Param
+
+from ..errors import BadInput
+
+CLUSTER_ID = r"^[a-z0-9]{5,63}$"
+COMMON_KEYS = ("cluster_id", "project_id", "access", "seed_conn_id", "api_conn_id", "parallelism",
+               "pdb_wait_seconds")
+
+
+def cluster_params() -> dict[str, Param]:
+    return {
+        "cluster_id": Param("", type="string", title="Cluster ID",
+                            description="The KKP cluster ID (metadata.name of the Cluster, e.g. x9k2mp7qzt), "
+                                        "not the human-readable name.", section="Cluster"),
+        "project_id": Param("", type="string", title="Project ID",
+                            description="The cluster's KKP project. Required with access=api; checked with "
+                                        "access=seed when set.", section="Cluster"),
+        "access": Param("seed", type="string", enum=["seed", "api"], title="Access path",
+                        values_display={"seed": "Seed cluster (Cluster resource, connection kkp_seed)",
+                                        "api": "KKP REST API v2 (connection kkp_api)"},
+                        description="How to reach KKP.", section="Cluster"),
+        "seed_conn_id": Param("kkp_seed", type="string", title="Seed connection",
+                              description="Airflow connection (type kubernetes) to the seed cluster.",
+                              section="Connections"),
+        "api_conn_id": Param("kkp_api", type="string", title="KKP API connection",
+                             description="Airflow connection (type http: host = KKP URL, password = token).",
+                             section="Connections"),
+        "parallelism": Param(32, type="integer", minimum=1, maximum=256, title="Parallel evictions",
+                             description="How many pods are evicted at once during restarts.", section="Tuning"),
+        "pdb_wait_seconds": Param(600, type="integer", minimum=0, maximum=7200,
+                                  title="Wait for disruption budgets (s)",
+                                  description="How long a restart keeps retrying pods a PodDisruptionBudget "
+                                              "holds before reporting them as blocked.", section="Tuning"),
+    }
+
+
+def check_conf(params: dict, allowed: tuple[str, ...]) -> None:
+    """Refuse unknown keys and malformed values before anything reaches a cluster."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise BadInput(f"Unknown parameter(s) {', '.join(unknown)}; this DAG takes {', '.join(sorted(allowed))}.")
+    cluster_id = params.get("cluster_id") or ""
+    if not re.match(CLUSTER_ID, cluster_id):
+        raise BadInput(f"cluster_id {cluster_id!r} is not a KKP cluster ID (lowercase letters and digits, e.g. "
+                       "x9k2mp7qzt); copy it from the cluster's page in KKP.")
+    project_id = params.get("project_id") or ""
+    if project_id and not re.match(CLUSTER_ID, project_id):
+        raise BadInput(f"project_id {project_id!r} is not a KKP project ID (lowercase letters and digits).")
+    if params.get("access") not in ("seed", "api"):
+        raise BadInput(f"access must be seed or api, not {params.get('access')!r}.")
+    if params.get("access") == "api" and not project_id:
+        raise BadInput(f"Cluster {cluster_id}: access=api needs project_id; set it, or use access=seed.")
+
+
+def open_cluster(params: dict):
+    """(KkpAccess, UserCluster) for the run's cluster, through the chosen access path."""
+    from .hooks import KkpHook, user_cluster
+
+    kkp = KkpHook(params["access"], params["seed_conn_id"], params["api_conn_id"]).kkp(
+        params["cluster_id"], params.get("project_id") or None)
+    return kkp, user_cluster(kkp)

@@ -1,0 +1,209 @@
+"""Task bodies shared by the migration DAGs: read the run's params, call a plain step, push
+what it learned to XCom. Errors a person must fix fail at once (no retry); transient ones are
+left to Airflow's retries after the step's own bounded retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from airflow.sdk import get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from .. import report, steps
+from ..errors import BadInput, MigrationError, NothingToDo, Refused
+from .params import check_conf, open_cluster
+
+log = logging.getLogger(__name__)
+MIGRATION_DAG = {"canal": "kkp_cni_cilium_to_canal", "cilium": "kkp_cni_canal_to_cilium"}   # by target CNI
+VERSION_PARAM = {"cilium": "cilium_version", "canal": "canal_version"}
+
+
+def step(fn):
+    """Map the library's errors to Airflow's task outcomes and time the step."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        started = time.time()
+        try:
+            out = fn(*args, **kwargs)
+        except NothingToDo as exc:
+            raise AirflowSkipException(str(exc)) from None
+        except (BadInput, Refused) as exc:
+            raise AirflowFailException(str(exc)) from None
+        except MigrationError as exc:
+            log.error("%s", exc)
+            raise
+        if isinstance(out, dict):
+            out["seconds"] = round(time.time() - started, 3)
+        return out
+    return run
+
+
+def _ctx():
+    return get_current_context()
+
+
+def _pull(task_id: str):
+    return _ctx()["ti"].xcom_pull(task_ids=task_id)
+
+
+def rollback_for(params: dict, original: dict) -> tuple[str, dict]:
+    """The conf of the DAG that takes the cluster back to where preflight found it."""
+    back = original["cni_type"]
+    conf = {"cluster_id": params["cluster_id"], "access": params["access"], VERSION_PARAM[back]: original["cni_version"]}
+    if params.get("project_id"):
+        conf["project_id"] = params["project_id"]
+    return MIGRATION_DAG[back], conf
+
+
+@step
+def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
+    ctx = _ctx()
+    params = ctx["params"]
+    check_conf(params, allowed)
+    kkp, user = open_cluster(params)
+    try:
+        pre = steps.preflight(kkp, user, source=source, target=target,
+                              target_version=params[VERSION_PARAM[target]])
+    except NothingToDo as exc:
+        ctx["ti"].xcom_push(key="noop", value=str(exc))
+        raise
+    pre["rollback"] = rollback_for(params, pre["original"])
+    pre["markdown"] = report.switch_gate(pre, pre["rollback"])
+    return pre
+
+
+@step
+def switch_cni(target: str) -> dict:
+    params = _ctx()["params"]
+    kkp, _ = open_cluster(params)
+    return steps.switch_cni(kkp, target, params[VERSION_PARAM[target]])
+
+
+@step
+def plan_pod_restart(target: str, old_cni: str, old_removed_later: bool) -> dict:
+    params = _ctx()["params"]
+    _, user = open_cluster(params)
+    plan = steps.plan_restart(user, target)
+    plan["markdown"] = report.restart_gate(plan, params["cluster_id"], target, old_cni, old_removed_later)
+    plan.pop("uids")
+    return plan
+
+
+@step
+def restart_pods(target: str, gate_task_id: str) -> dict:
+    params = _ctx()["params"]
+    answer = _pull(gate_task_id) or {}
+    include = bool((answer.get("params_input") or {}).get("include_without_controller"))
+    _, user = open_cluster(params)
+    return steps.restart_pods(user, target, include_without_controller=include,
+                              parallelism=params["parallelism"], pdb_wait_seconds=params["pdb_wait_seconds"])
+
+
+@step
+def plan_cni_removal(cni: str, preflight_task_id: str) -> dict:
+    params = _ctx()["params"]
+    version = _pull(preflight_task_id)["original"]["cni_version"]
+    _, user = open_cluster(params)
+    plan = steps.plan_removal(user, cni, version)
+    plan["markdown"] = report.removal_gate(plan, params["cluster_id"])
+    return plan
+
+
+@step
+def remove_cni(cni: str, preflight_task_id: str, gate_task_id: str) -> dict:
+    params = _ctx()["params"]
+    version = _pull(preflight_task_id)["original"]["cni_version"]
+    answer = _pull(gate_task_id) or {}
+    keep = (answer.get("params_input") or {}).get("keep_shared_crds", True)
+    _, user = open_cluster(params)
+    return steps.remove_cni(user, cni, version, keep_shared_crds=bool(keep))
+
+
+@step
+def plan_machine_restart() -> dict:
+    params = _ctx()["params"]
+    _, user = open_cluster(params)
+    mds = user.machine_deployments()
+    return {"machine_deployments": [m["metadata"]["name"] for m in mds],
+            "markdown": report.machines_gate(mds, params["cluster_id"])}
+
+
+@step
+def restart_machine_deployments() -> dict:
+    ctx = _ctx()
+    kkp, user = open_cluster(ctx["params"])
+    started = ctx["dag_run"].start_date
+    return steps.restart_machine_deployments(kkp, user, int(started.timestamp() * 1e9))
+
+
+@step
+def verify(target: str, preflight_task_id: str) -> dict:
+    params = _ctx()["params"]
+    original = _pull(preflight_task_id)["original"]
+    kkp, user = open_cluster(params)
+    result = steps.verify(kkp, user, target, original["cni_type"], original["cni_version"])
+    if not result["ok"]:
+        raise MigrationError(f"Cluster {params['cluster_id']} is not healthy on {target} yet: "
+                             f"{'; '.join(result['problems'])}. Investigate, then clear this task to check again.")
+    return result
+
+
+def _answer(task_id: str) -> dict | None:
+    ans = _pull(task_id)
+    if not ans or not ans.get("chosen_options"):
+        return None
+    who = ans.get("responded_by_user") or {}
+    return {"gate": task_id, "answer": ans["chosen_options"][0], "by": who.get("name") or who.get("id") or "?",
+            "at": str(ans.get("responded_at", "")), "params": ans.get("params_input") or {}}
+
+
+def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_task_ids: list[str],
+               verify_task_id: str, stop_option: str) -> dict:
+    """The run's last task: what changed, who approved what and when, how long each step took,
+    and, if the run did not finish, how to go back."""
+    ctx = _ctx()
+    ti, params = ctx["ti"], ctx["params"]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    pre = _pull(preflight_task_id)
+    noop = ti.xcom_pull(task_ids=preflight_task_id, key="noop")
+    approvals = [a for a in (_answer(g) for g in gate_task_ids) if a]
+    stopped = next((a for a in approvals if a["answer"] == stop_option), None)
+    failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed"))
+    verified = _pull(verify_task_id)
+    switched = states.get(switch_task_id) == "success"
+    if noop:
+        outcome = f"nothing to do: {noop}"
+    elif failed:
+        outcome = f"FAILED at {', '.join(failed)}"
+    elif stopped:
+        outcome = f"STOPPED at {stopped['gate']} by {stopped['by']} ({stopped['at']}); nothing after it changed"
+    elif verified and verified.get("ok"):
+        outcome = "completed and verified"
+    else:
+        outcome = "incomplete"
+    sections = []
+    if pre:
+        sections.append(("Cluster", report.before_after_table(pre["original"],
+                                                              (verified or {}).get("cluster"))))
+    sections.append(("Approvals", report.approvals_table(approvals)))
+    timings = []
+    for task_id in sorted(states):
+        out = _pull(task_id) if states[task_id] == "success" else None
+        secs = out.get("seconds") if isinstance(out, dict) else None
+        timings.append([task_id, states[task_id], "" if secs is None else f"{secs:.1f}s"])
+    sections.append(("Steps", report.table(["task", "state", "took"], timings)))
+    rollback = pre.get("rollback") if pre else None
+    if rollback and switched and outcome != "completed and verified":
+        sections.append(("Rollback", report.conf_block(*rollback)))
+    md = report.run_report(f"{title}: cluster {params['cluster_id']}", outcome, sections)
+    log.info("\n%s", md)
+    result = {"outcome": outcome, "markdown": md, "approvals": approvals, "failed": failed,
+              "rollback": rollback if switched else None}
+    ti.xcom_push(key="report", value=result)
+    if failed or (stopped and switched):
+        raise AirflowFailException(f"Cluster {params['cluster_id']}: {outcome}." + (
+            f" To go back, trigger {rollback[0]} with {rollback[1]}." if rollback and switched else ""))
+    return result

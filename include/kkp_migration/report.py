@@ -1,0 +1,113 @@
+"""Markdown for the approval requests and the run's report: facts an approver can decide on."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+CNI = {"canal": "Canal", "cilium": "Cilium"}
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def conf_block(dag_id: str, conf: dict) -> str:
+    return f"Trigger `{dag_id}` with this conf:\n\n```json\n{json.dumps(conf, indent=2, sort_keys=True)}\n```"
+
+
+def switch_gate(pre: dict, rollback: tuple[str, dict] | None) -> str:
+    c, orig, tgt = pre["cluster"], pre["original"], pre["target"]
+    out = [f"### Switch cluster **{c['name']}** (`{c['id']}`, project `{c['project_id']}`) "
+           f"from {CNI[orig['cni_type']]} {orig['cni_version']} to {CNI[tgt['cni_type']]} {tgt['cni_version']}",
+           "",
+           "**What will happen**",
+           f"- The Cluster gets the label `unsafe-cni-migration: \"true\"` and `spec.cniPlugin` becomes "
+           f"`{tgt['cni_type']} {tgt['cni_version']}` in one update (runbook steps 1-2).",
+           f"- KKP deploys {CNI[tgt['cni_type']]} within about 5 minutes; {CNI[orig['cni_type']]} keeps running, "
+           "and running pods keep their current network until they are restarted in a later, separately "
+           "approved step.",
+           "",
+           table(["", "now", "after this step"], [
+               ["CNI", f"{orig['cni_type']} {orig['cni_version']}", f"{tgt['cni_type']} {tgt['cni_version']}"],
+               ["kube-proxy mode", orig["proxy_mode"], orig["proxy_mode"]],
+               ["Konnectivity", orig["konnectivity"], orig["konnectivity"]],
+               ["Kubernetes", c["kube_version"], c["kube_version"]]])]
+    if pre.get("findings"):
+        out += ["", "**Preflight findings**"] + [f"- {f['level']}: {f['message']}" for f in pre["findings"]]
+    if rollback:
+        out += ["", "**If this goes wrong**", conf_block(*rollback)]
+    return "\n".join(out)
+
+
+def restart_gate(plan: dict, cluster_id: str, target: str, old_cni: str, old_removed_later: bool) -> str:
+    per_ns = Counter(k.split("/", 1)[0] for k in plan["to_restart"])
+    bare = plan["without_controller"]
+    out = [f"### Restart {len(plan['to_restart'])} pods in cluster `{cluster_id}` so {CNI[target]} manages them",
+           "",
+           f"Each pod is **evicted** (PodDisruptionBudgets are honoured) and re-created by its controller on "
+           f"{CNI[target]}'s network. Pods already managed by {CNI[target]} are not touched.", ""]
+    if per_ns:
+        out.append(table(["namespace", "pods to restart"], [[ns, n] for ns, n in sorted(per_ns.items())]))
+    else:
+        out.append("No pod with a controller needs a restart.")
+    out += ["", "**Left alone**",
+            f"- {plan['host_network']} host-network pods (they do not use the pod network)",
+            f"- {plan['already_managed']} pods already managed by {CNI[target]}",
+            f"- {plan['finished']} pods that finished or are being deleted"]
+    if bare:
+        consequence = (f" They stay on {CNI[old_cni]}'s network, which they lose when {CNI[old_cni]} is removed."
+                       if old_removed_later else "")
+        out += [f"- **{len(bare)} pods without a controller**: nothing would re-create them, so they are not "
+                f"restarted unless you tick *include pods without a controller*; then each is deleted and "
+                f"created again from its own manifest.{consequence}", ""]
+        out.append(table(["pod without a controller"], [[k] for k in bare[:50]]))
+        if len(bare) > 50:
+            out.append(f"... and {len(bare) - 50} more")
+    return "\n".join(out)
+
+
+def removal_gate(plan: dict, cluster_id: str) -> str:
+    objs = plan["objects"]
+    by_kind = Counter(o["kind"] for o in objs)
+    out = [f"### Delete {len(objs)} {CNI[plan['cni']]} {plan['version']} objects from cluster `{cluster_id}`",
+           "", "What the runbook's `kubectl delete -f` of that version's manifest would delete, limited to what "
+               "exists now. Objects already gone are skipped.", "",
+           table(["kind", "count", "names"], [[k, n, ", ".join(sorted(o["name"] for o in objs if o["kind"] == k)[:6])
+                                               + (" ..." if n > 6 else "")] for k, n in sorted(by_kind.items())])]
+    if plan.get("shared_crds"):
+        out += ["", "**CRDs that are not " + CNI[plan["cni"]] + "'s own**: deleting one deletes every object of "
+                "its kind in the cluster, whoever created it. They are kept unless you untick *keep shared CRDs*.",
+                table(["CRD", "objects it holds now"], [[k, v] for k, v in sorted(plan["shared_crds"].items())])]
+    return "\n".join(out)
+
+
+def machines_gate(mds: list[dict], cluster_id: str) -> str:
+    rows = [[md["metadata"]["name"], (md.get("spec") or {}).get("replicas", 1)] for md in mds]
+    return "\n".join([
+        f"### Rolling restart of {len(mds)} machine deployments in cluster `{cluster_id}`",
+        "", "Every machine is replaced one at a time (the deployment's maxSurge / maxUnavailable), so no node keeps "
+            "leftovers of the old network configuration. Pods on a replaced node are evicted and rescheduled.", "",
+        table(["MachineDeployment", "machines"], rows) if rows else "This cluster has no machine deployments."])
+
+
+def run_report(title: str, outcome: str, sections: list[tuple[str, str]]) -> str:
+    out = [f"# {title}", "", f"**Outcome:** {outcome}"]
+    for head, body in sections:
+        out += ["", f"## {head}", "", body]
+    return "\n".join(out)
+
+
+def approvals_table(approvals: list[dict]) -> str:
+    if not approvals:
+        return "No approval was answered."
+    return table(["gate", "answer", "by", "at"], [[a["gate"], a["answer"], a["by"], a["at"]] for a in approvals])
+
+
+def before_after_table(before: dict, after: dict | None) -> str:
+    after = after or {}
+    keys = [("CNI", lambda c: f"{c.get('cni_type')} {c.get('cni_version')}"),
+            ("kube-proxy mode", lambda c: c.get("proxy_mode")), ("Konnectivity", lambda c: c.get("konnectivity"))]
+    return table(["", "before", "after"], [[k, f(before), f(after) if after else "(unchanged)"] for k, f in keys])

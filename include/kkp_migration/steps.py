@@ -1,0 +1,206 @@
+"""The runbook's steps as plain functions: each reads the cluster, acts once, returns what it
+learned as JSON for XCom and the report. Each is idempotent: run again, same end state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+
+from . import checks, versions
+from .errors import BadInput, MigrationError, NothingToDo
+from .kkp import MIGRATION_LABEL, ClusterInfo, KkpAccess
+from .usercluster import RestartPlan, UserCluster
+
+log = logging.getLogger(__name__)
+CNI_NAMES = {"canal": "Canal", "cilium": "Cilium"}
+
+
+def cluster_summary(info: ClusterInfo) -> dict:
+    return asdict(info)
+
+
+# ---- preflight ------------------------------------------------------------------------------------
+
+
+def preflight(kkp: KkpAccess, user: UserCluster, *, source: str, target: str, target_version: str,
+              proxy_mode_after: str = "keep") -> dict:
+    """Step 0: everything checked, nothing changed. Raises NothingToDo or BadInput."""
+    info = kkp.get_cluster()
+    if info.cni_type == target and info.cni_version == target_version:
+        raise NothingToDo(f"Cluster {info.id} already runs {CNI_NAMES[target]} {info.cni_version}; nothing to "
+                          "migrate.")
+    if info.cni_type == target:
+        raise NothingToDo(f"Cluster {info.id} already runs {CNI_NAMES[target]} {info.cni_version}; to change the "
+                          f"{CNI_NAMES[target]} version, upgrade it in KKP instead of migrating.")
+    if info.cni_type != source:
+        raise BadInput(f"Cluster {info.id} runs CNI '{info.cni_type or 'none'}', not {CNI_NAMES[source]}; this "
+                       f"DAG migrates {CNI_NAMES[source]} clusters only.")
+    if target_version not in versions.accepted(target):
+        raise BadInput(f"{CNI_NAMES[target]} version {target_version!r} is not one KKP accepts; choose one of "
+                       f"{', '.join(versions.supported(target))}.")
+    findings = checks.health(info)
+    if info.cni_version not in versions.accepted(source):
+        findings.append(checks.warning(f"Cluster {info.id} runs {CNI_NAMES[source]} {info.cni_version}, a version "
+                                       "this project has no object list for; removal will use the closest one."))
+    if target == "cilium":
+        findings += checks.cilium_kernels(info.id, user.nodes())
+        findings += checks.proxy_mode_for_cilium(info, proxy_mode_after)
+    elif info.proxy_mode == "ebpf":
+        findings.append(checks.error(
+            f"Cluster {info.id} runs kube-proxy mode ebpf, which Canal cannot work with; set proxy_mode_before_switch "
+            "to iptables (or run kkp_proxy_mode first)."))
+    for f in findings:
+        (log.error if f.level == "error" else log.warning)("%s", f.message)
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise BadInput(errors[0].message)
+    return {
+        "cluster": cluster_summary(info),
+        "original": {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode,
+                     "konnectivity": info.konnectivity},
+        "target": {"cni_type": target, "cni_version": target_version},
+        "findings": [f.as_dict() for f in findings],
+    }
+
+
+# ---- step 1 + 2: label and switch ----------------------------------------------------------------
+
+
+def switch_cni(kkp: KkpAccess, cni_type: str, version: str, proxy_mode: str | None = None) -> dict:
+    """Label the cluster unsafe-cni-migration and patch spec.cniPlugin, in one update; no-op if done."""
+    info = kkp.get_cluster()
+    if info.cni_type == cni_type and info.cni_version == version and (not proxy_mode or
+                                                                       info.proxy_mode == proxy_mode):
+        log.info("cluster %s already has CNI %s %s; not patching again", info.id, cni_type, version)
+        return {"changed": False, "cni_type": cni_type, "cni_version": version,
+                "switched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    labels = {} if MIGRATION_LABEL in info.labels else {MIGRATION_LABEL: "true"}
+    after = kkp.update_cluster(labels=labels, cni=(cni_type, version),
+                               proxy_mode=proxy_mode if proxy_mode and proxy_mode != info.proxy_mode else None)
+    log.info("cluster %s: CNI %s %s -> %s %s", info.id, info.cni_type, info.cni_version, after.cni_type,
+             after.cni_version)
+    return {"changed": True, "cni_type": after.cni_type, "cni_version": after.cni_version,
+            "switched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def set_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
+    """Runbook "Changing the Kube-Proxy Mode", steps 1-2; no-op when already set."""
+    info = kkp.get_cluster()
+    if info.proxy_mode == mode:
+        return {"changed": False, "proxy_mode": mode, "previous": mode,
+                "changed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    labels = {} if MIGRATION_LABEL in info.labels else {MIGRATION_LABEL: "true"}
+    kkp.update_cluster(labels=labels, proxy_mode=mode)
+    return {"changed": True, "proxy_mode": mode, "previous": info.proxy_mode,
+            "changed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+# ---- step 3: restart pods ---------------------------------------------------------------------------
+
+
+def plan_restart(user: UserCluster, target: str) -> dict:
+    return user.restart_plan(target).as_dict()
+
+
+def restart_pods(user: UserCluster, target: str, *, include_without_controller: bool, parallelism: int,
+                 pdb_wait_seconds: float) -> dict:
+    """Re-plan against the cluster as it is now (pods already on the target CNI are not touched
+    again), then restart."""
+    plan = user.restart_plan(target)
+    log.info("restarting %d pods (%d without a controller %s); %d already on %s", len(plan.to_restart),
+             len(plan.without_controller), "included" if include_without_controller else "left alone",
+             plan.already_managed, CNI_NAMES[target])
+    result = user.restart_pods(plan, include_without_controller=include_without_controller,
+                               parallelism=parallelism, pdb_wait_seconds=pdb_wait_seconds)
+    out = {"planned": len(plan.to_restart), "left_alone": [] if include_without_controller
+           else plan.without_controller, **result.as_dict()}
+    if result.failed:
+        raise MigrationError(f"Cluster {user.cluster_id}: {len(result.failed)} pod(s) could not be restarted "
+                             f"({'; '.join(f'{k}: {v}' for k, v in list(result.failed.items())[:3])}); clear this "
+                             "task to retry them.")
+    return out
+
+
+def restart_plan_from(data: dict) -> RestartPlan:
+    return RestartPlan.from_dict(data)
+
+
+# ---- step 4: remove the old CNI ----------------------------------------------------------------------
+
+
+def cni_objects(cni: str, version: str) -> list[dict]:
+    """The objects KKP deployed for this CNI version (the list ships with the project)."""
+    try:
+        objs = versions.canal_objects(version) if cni == "canal" else versions.cilium_objects(version)
+    except versions.VersionError as exc:
+        raise BadInput(f"{CNI_NAMES[cni]} {version}: {exc}; this project cannot tell which objects to remove.") \
+            from None
+    return [{**o.to_dict(), "shared": o.shared} for o in objs]
+
+
+def plan_removal(user: UserCluster, cni: str, version: str) -> dict:
+    """Which of the old CNI's objects exist, and what its shared CRDs (not its own) still hold."""
+    present = user.existing(cni_objects(cni, version))
+    shared = {o["name"]: user.custom_objects_of(o["name"]) for o in present if o["shared"]}
+    return {"cni": cni, "version": version, "objects": present, "shared_crds": shared}
+
+
+def remove_cni(user: UserCluster, cni: str, version: str, *, keep_shared_crds: bool) -> dict:
+    objects = user.existing(cni_objects(cni, version))
+    kept = [o for o in objects if keep_shared_crds and o["shared"]]
+    deleted, gone = user.delete_objects([o for o in objects if o not in kept])
+    return {"deleted": deleted, "already_gone": gone, "kept": [o["name"] for o in kept]}
+
+
+# ---- machine deployments --------------------------------------------------------------------------------
+
+
+def restart_machine_deployments(kkp: KkpAccess, user: UserCluster, not_before_ns: int) -> dict:
+    """Restart every MachineDeployment once per run: one already restarted at or after
+    `not_before_ns` (this run's start) is not restarted again."""
+    names, restarted = [], []
+    for md in user.machine_deployments():
+        name = md["metadata"]["name"]
+        names.append(name)
+        stamp = ((md.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations", {}).get(
+            "forceRestart")
+        if stamp and stamp.isdigit() and int(stamp) >= not_before_ns:
+            continue
+        kkp.restart_machine_deployment(name)
+        restarted.append(name)
+    return {"machine_deployments": names, "restarted": restarted, "since_ns": not_before_ns}
+
+
+# ---- verification ---------------------------------------------------------------------------------------
+
+
+def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old_version: str | None) -> dict:
+    """Runbook step 7, checked rather than eyeballed."""
+    info = kkp.get_cluster()
+    problems = []
+    if info.cni_type != cni:
+        problems.append(f"the Cluster says CNI {info.cni_type}, not {cni}")
+    nodes = user.nodes()
+    not_ready = [n["metadata"]["name"] for n in nodes if not any(
+        c["type"] == "Ready" and c["status"] == "True" for c in (n.get("status") or {}).get("conditions") or [])]
+    if not_ready:
+        problems.append(f"nodes not Ready: {', '.join(not_ready)}")
+    pods = user.pods()
+    bad = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
+           if (p.get("status") or {}).get("phase") not in ("Running", "Succeeded")]
+    if bad:
+        problems.append(f"{len(bad)} pods not Running ({', '.join(bad[:5])})")
+    from .conditions import pods_managed
+    managed = pods_managed(pods, cni, user.cilium_endpoints())
+    if not managed.done:
+        problems.append(managed.detail)
+    leftovers = []
+    if old_cni and old_version:
+        leftovers = [f"{o['kind']} {o['name']}" for o in user.existing(cni_objects(old_cni, old_version))
+                     if not o["shared"]]
+        if leftovers:
+            problems.append(f"{len(leftovers)} {CNI_NAMES[old_cni]} objects left ({', '.join(leftovers[:5])})")
+    return {"ok": not problems, "problems": problems, "managed": managed.detail, "nodes": len(nodes),
+            "pods": len(pods), "cluster": cluster_summary(info)}
