@@ -102,7 +102,10 @@ def kkp_cni_canal_to_cilium():
             return tasks.restart_pods("cilium", "step_3_restart_pods.approve_pod_restart")
 
         wait = ClusterWaitSensor(task_id="wait_pods_managed_by_cilium", wait="pods_managed",
-                                 wait_args={"cni": "cilium"}, wait_timeout=timedelta(minutes=30),
+                                 wait_args={"cni": "cilium", "exclude": "{{ ti.xcom_pull(task_ids="
+                                                                        "'step_3_restart_pods.restart')"
+                                                                        "['left_alone'] }}"},
+                                 wait_timeout=timedelta(minutes=30),
                                  doc_md="`cilium status`'s Cluster Pods N/N: a CiliumEndpoint for every pod.")
         plan_pod_restart() >> gate >> restart() >> wait
 
@@ -170,7 +173,7 @@ def kkp_cni_canal_to_cilium():
                  "Canal object left, the Cluster says Cilium.")
     def verify():
         from kkp_migration.airflow import tasks
-        return tasks.verify("cilium", "preflight")
+        return tasks.verify("cilium", "preflight", "step_3_restart_pods.restart")
 
     @task(trigger_rule=TriggerRule.ALL_DONE, doc_md="The run's report: before/after, approvals, timings, and "
                                                    "the rollback conf if the run stopped after the switch.")

@@ -23,6 +23,7 @@ class Cluster:
         self.authorizer = None            # (user, verb, rt, namespace, name, sub) -> bool; None: all allowed
         self.faults = Faults()
         self.requests: Counter = Counter()  # (verb, resource) -> count, for the API-cost benchmark
+        self.pdb_violations: list[str] = []  # pods deleted (not evicted) although a budget forbade it
         self.base_url = ""
         self.ca_data = ""                   # base64 PEM of the lab CA, for kubeconfigs
 

@@ -125,8 +125,11 @@ def managed_by(pod: dict, cni: str, endpoints: set[tuple[str, str]]) -> bool:
     return key not in endpoints and CALICO_POD_IP in (pod["metadata"].get("annotations") or {})
 
 
-def pods_managed(pods: list[dict], cni: str, endpoints: set[tuple[str, str]]) -> Progress:
-    """The runbook's `Cluster Pods: N/N managed by Cilium`, for either CNI."""
+def pods_managed(pods: list[dict], cni: str, endpoints: set[tuple[str, str]],
+                 exclude: frozenset[str] = frozenset()) -> Progress:
+    """The runbook's `Cluster Pods: N/N managed by Cilium`, for either CNI; `exclude` holds the
+    ns/name of pods the approver chose to leave alone."""
+    pods = [p for p in pods if f"{p['metadata']['namespace']}/{p['metadata']['name']}" not in exclude]
     wired = [p for p in pods if needs_network(p) and p["spec"].get("nodeName")]
     pending = [p for p in pods if needs_network(p) and not p["spec"].get("nodeName")]
     missing = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in wired
@@ -134,6 +137,8 @@ def pods_managed(pods: list[dict], cni: str, endpoints: set[tuple[str, str]]) ->
     total = len(wired) + len(pending)
     managed = len(wired) - len(missing)
     head = f"Cluster Pods: {managed}/{total} managed by {cni.capitalize()}"
+    if exclude:
+        head += f" ({len(exclude)} left alone by choice)"
     if missing or pending or total == 0:
         extra = f"; not yet: {', '.join(sorted(missing)[:5])}" if missing else ""
         extra += f"; {len(pending)} pods not scheduled" if pending else ""

@@ -116,6 +116,11 @@ def restart_pods(user: UserCluster, target: str, *, include_without_controller: 
                                parallelism=parallelism, pdb_wait_seconds=pdb_wait_seconds)
     out = {"planned": len(plan.to_restart), "left_alone": [] if include_without_controller
            else plan.without_controller, **result.as_dict()}
+    if result.blocked:
+        raise MigrationError(f"Cluster {user.cluster_id}: disruption budgets kept {len(result.blocked)} pod(s) from "
+                             f"restarting ({'; '.join(f'{k}: {v}' for k, v in list(result.blocked.items())[:3])}); "
+                             "wait until those workloads are healthy (or relax the PodDisruptionBudget), then clear "
+                             "this task: pods already restarted are not restarted again.")
     if result.failed:
         raise MigrationError(f"Cluster {user.cluster_id}: {len(result.failed)} pod(s) could not be restarted "
                              f"({'; '.join(f'{k}: {v}' for k, v in list(result.failed.items())[:3])}); clear this "
@@ -176,8 +181,10 @@ def restart_machine_deployments(kkp: KkpAccess, user: UserCluster, not_before_ns
 # ---- verification ---------------------------------------------------------------------------------------
 
 
-def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old_version: str | None) -> dict:
-    """Runbook step 7, checked rather than eyeballed."""
+def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old_version: str | None,
+           left_alone: list[str] = ()) -> dict:
+    """Runbook step 7, checked rather than eyeballed. Pods the approver chose to leave alone are
+    reported, not counted as failures."""
     info = kkp.get_cluster()
     problems = []
     if info.cni_type != cni:
@@ -189,11 +196,12 @@ def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old
         problems.append(f"nodes not Ready: {', '.join(not_ready)}")
     pods = user.pods()
     bad = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
-           if (p.get("status") or {}).get("phase") not in ("Running", "Succeeded")]
+           if (p.get("status") or {}).get("phase") not in ("Running", "Succeeded")
+           and f"{p['metadata']['namespace']}/{p['metadata']['name']}" not in left_alone]
     if bad:
         problems.append(f"{len(bad)} pods not Running ({', '.join(bad[:5])})")
     from .conditions import pods_managed
-    managed = pods_managed(pods, cni, user.cilium_endpoints())
+    managed = pods_managed(pods, cni, user.cilium_endpoints(), frozenset(left_alone))
     if not managed.done:
         problems.append(managed.detail)
     leftovers = []
@@ -203,4 +211,4 @@ def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old
         if leftovers:
             problems.append(f"{len(leftovers)} {CNI_NAMES[old_cni]} objects left ({', '.join(leftovers[:5])})")
     return {"ok": not problems, "problems": problems, "managed": managed.detail, "nodes": len(nodes),
-            "pods": len(pods), "cluster": cluster_summary(info)}
+            "pods": len(pods), "left_alone": list(left_alone), "cluster": cluster_summary(info)}

@@ -55,7 +55,8 @@ def _daemonset_rolled(args: dict) -> Wait:
 
 def _pods_managed(args: dict) -> Wait:
     return Wait([Watched("/api/v1/pods"), Watched("/apis/cilium.io/v2/ciliumendpoints", optional=True)],
-                lambda c: conditions.pods_managed(c[0].values(), args["cni"], set(c[1].objects)))
+                lambda c: conditions.pods_managed(c[0].values(), args["cni"], set(c[1].objects),
+                                                  frozenset(args.get("exclude") or ())))
 
 
 def _machines_rolled(args: dict) -> Wait:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import errors, patch, tables
+from . import errors, openapi, patch, tables
 from .disruption import check_eviction
 from .errors import ApiError
 from .resources import ResourceType
@@ -56,6 +56,14 @@ def parse_path(cluster: "Cluster", tail: str) -> Route:
         return Route(doc="api")
     if parts == ["apis"]:
         return Route(doc="apis")
+    if parts[:2] == ["openapi", "v3"]:
+        gv = parts[2:]
+        if gv[:1] == ["api"] and len(gv) == 2:
+            return Route(doc="openapi", group="", version=gv[1])
+        if gv[:1] == ["apis"] and len(gv) == 3:
+            return Route(doc="openapi", group=gv[1], version=gv[2])
+        if not gv:
+            return Route(doc="openapi")
     if parts[:1] == ["api"] and len(parts) >= 2:
         group, version, rest = "", parts[1], parts[2:]
     elif parts[:1] == ["apis"] and len(parts) >= 2:
@@ -138,6 +146,13 @@ def _discovery(cluster: "Cluster", route: Route) -> dict:
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
     if route.doc == "apis":
         return _groups(cluster)
+    if route.doc == "openapi":
+        if route.version is None:
+            return openapi.discovery(cluster.store.served())
+        doc = openapi.group_version_doc(cluster.store.served(), route.group, route.version)
+        if doc is None:
+            raise ApiError(404, "the server could not find the requested resource", "NotFound")
+        return doc
     if route.doc == "group":
         for g in _groups(cluster)["groups"]:
             if g["name"] == route.group:
@@ -147,6 +162,11 @@ def _discovery(cluster: "Cluster", route: Route) -> dict:
 
 
 # ---- handlers ----------------------------------------------------------------------------------------
+
+
+def _flag(query, name: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it (the Python client sends `True`)."""
+    return query.get(name) in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def _wants_table(request: web.Request) -> bool:
@@ -228,7 +248,14 @@ async def _watch(cluster: "Cluster", route: Route, request: web.Request) -> web.
         return resp
     await resp.prepare(request)
     timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else 1800.0
-    bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+    bookmarks = _flag(q, "allowWatchBookmarks")
+    if _wants_table(request):  # `kubectl get -w` prints every event as a row of the same table
+        def render(obj):
+            return tables.to_table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                   q.get("includeObject"))
+    else:
+        def render(obj):
+            return obj
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -247,17 +274,17 @@ async def _watch(cluster: "Cluster", route: Route, request: web.Request) -> web.
                 continue
             if item is None:
                 break
-            chunk = [_dump({"type": item[0], "object": item[1]})]
+            chunk = [_dump({"type": item[0], "object": render(item[1])})]
             while not watcher.queue.empty() and len(chunk) < 500:
                 nxt = watcher.queue.get_nowait()
                 if nxt is None:
                     watcher.closed = True
                     break
-                chunk.append(_dump({"type": nxt[0], "object": nxt[1]}))
+                chunk.append(_dump({"type": nxt[0], "object": render(nxt[1])}))
             await resp.write(b"\n".join(chunk) + b"\n")
             if watcher.closed:
                 break
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass
     finally:
         store.unwatch(rt, watcher)
@@ -274,6 +301,19 @@ def _delete_options(request: web.Request, body) -> dict:
     if opts.get("orphanDependents") is True:
         opts.setdefault("propagationPolicy", "Orphan")
     return opts
+
+
+def _audit_disruption(cluster: "Cluster", pod: dict) -> None:
+    """A plain DELETE bypasses disruption budgets; record each one that breaks a budget, so
+    tests and benchmarks can count what the runbook's `kubectl delete pod` breaks."""
+    store = cluster.store
+    ns = pod["metadata"]["namespace"]
+    try:
+        check_eviction(pod, store.items(store.rtype("policy", "poddisruptionbudgets"), ns),
+                       store.items(store.rtype("", "pods"), ns))
+    except ApiError as err:
+        if err.code == 429:
+            cluster.pdb_violations.append(f"{ns}/{pod['metadata']['name']}")
 
 
 def _do_delete(cluster: "Cluster", rt: ResourceType, ns, name, opts: dict) -> dict:
@@ -314,12 +354,16 @@ async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.Str
 
     if route.name is None:
         if method == "GET":
-            if request.query.get("watch") in ("true", "1"):
+            if _flag(request.query, "watch"):
                 return await _watch(cluster, route, request)
             return _list(cluster, route, request)
         if method == "POST":
             if not isinstance(body, dict):
                 raise ApiError(400, "the body of the request is not a Kubernetes object")
+            if "status" in rt.subresources:  # clients cannot create status, only its subresource writes it
+                body.pop("status", None)
+                if rt.key == ("", "namespaces"):
+                    body["status"] = {"phase": "Active"}
             if request.query.get("dryRun") == "All":
                 return json_response(body, 201)
             return json_response(store.create(rt, body, route.namespace), 201)
@@ -384,6 +428,8 @@ async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.Str
             patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         return json_response(store.update(rt, patched, subresource=route.sub))
     if method == "DELETE":
+        if rt.key == ("", "pods"):
+            _audit_disruption(cluster, store.get(rt, ns, name))
         obj = _do_delete(cluster, rt, ns, name, _delete_options(request, body))
         if store.try_get(rt, ns, name) is None:
             return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -395,7 +441,7 @@ async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.Str
 
 def _verb(method: str, route: Route, request: web.Request) -> str:
     if method == "GET":
-        if request.query.get("watch") in ("true", "1"):
+        if _flag(request.query, "watch"):
             return "watch"
         return "get" if route.name else "list"
     if method == "POST":

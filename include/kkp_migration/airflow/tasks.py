@@ -140,11 +140,12 @@ def restart_machine_deployments() -> dict:
 
 
 @step
-def verify(target: str, preflight_task_id: str) -> dict:
+def verify(target: str, preflight_task_id: str, restart_task_id: str) -> dict:
     params = _ctx()["params"]
     original = _pull(preflight_task_id)["original"]
+    left_alone = (_pull(restart_task_id) or {}).get("left_alone") or []
     kkp, user = open_cluster(params)
-    result = steps.verify(kkp, user, target, original["cni_type"], original["cni_version"])
+    result = steps.verify(kkp, user, target, original["cni_type"], original["cni_version"], left_alone)
     if not result["ok"]:
         raise MigrationError(f"Cluster {params['cluster_id']} is not healthy on {target} yet: "
                              f"{'; '.join(result['problems'])}. Investigate, then clear this task to check again.")

@@ -1,0 +1,117 @@
+"""Running the DAGs in-process for tests: `dag.test()` with a person answering the gates.
+
+dag.test() parks approval gates in `awaiting_input` until something outside answers them; the
+`Approver` thread answers them through the same model update and resume the REST API's HITL
+endpoint performs, choosing per gate what a person would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+# decide(task_id, subject, body, options) -> (chosen option, params_input) or None to leave it waiting
+Decide = Callable[[str, str, str, list[str]], "tuple[str, dict] | None"]
+
+
+def approve_all(task_id, subject, body, options):
+    return options[0], {}
+
+
+class Approver(threading.Thread):
+    def __init__(self, dag_id: str, decide: Decide = approve_all, user: str = "test-approver"):
+        super().__init__(daemon=True, name=f"approver-{dag_id}")
+        self.dag_id = dag_id
+        self.decide = decide
+        self.user = user
+        self.answered: list[dict] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._answer_pending()
+            except Exception as exc:  # the DB may be busy (SQLite); try again
+                print(f"approver: {type(exc).__name__}: {exc}")
+            self.stop.wait(0.3)
+
+    def _answer_pending(self) -> None:
+        from sqlalchemy import select
+
+        from airflow._shared.timezones import timezone
+        from airflow.models.hitl import HITLDetail, HITLUser
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.models.trigger import handle_event_submit
+        from airflow.triggers.base import TriggerEvent
+        from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
+
+        with create_session() as session:
+            tis = session.scalars(select(TaskInstance).where(
+                TaskInstance.dag_id == self.dag_id,
+                TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
+            for ti in tis:
+                detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
+                if detail is None or detail.response_received:
+                    continue
+                choice = self.decide(ti.task_id, detail.subject, detail.body or "", list(detail.options))
+                if choice is None:
+                    continue
+                option, params_input = choice
+                detail.responded_by = HITLUser(id=self.user, name=self.user)
+                detail.responded_at = timezone.utcnow()
+                detail.chosen_options = [option]
+                detail.params_input = params_input
+                session.add(detail)
+                handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti,
+                                    session=session)
+                self.answered.append({"task_id": ti.task_id, "option": option, "params": params_input,
+                                      "subject": detail.subject, "body": detail.body})
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(timeout=10)
+
+
+def run_dag(dag_id: str, conf: dict, decide: Decide = approve_all, timeout: float = 600):
+    """Run one DAG with dag.test() and return (dag run state, {task_id: state}, approver answers)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.session import create_session
+
+    bag = DagBag(dag_folder=_dags_folder(), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.dags[dag_id]
+    started = time.time()
+    with Approver(dag_id, decide) as approver:
+        dr = dag.test(run_conf=conf)
+    assert time.time() - started < timeout, f"{dag_id} took longer than {timeout}s"
+    with create_session() as session:
+        from airflow.models.dagrun import DagRun
+        run = session.get(DagRun, dr.id) if hasattr(dr, "id") else dr
+        states = {ti.task_id: ti.state for ti in run.get_task_instances(session=session)}
+        return run.state, states, approver.answered, run.run_id
+
+
+def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.scalar(select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id,
+                                                     XComModel.task_id == task_id, XComModel.key == key))
+        if row is None:
+            return None
+        import json
+        value = row.value
+        return json.loads(value) if isinstance(value, str) else value
+
+
+def _dags_folder() -> str:
+    from pathlib import Path
+    return str(Path(__file__).resolve().parents[1] / "dags")
