@@ -164,7 +164,7 @@ class ApiAccess:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
-        self.session.verify = verify
+        self.verify = verify    # passed per request: REQUESTS_CA_BUNDLE would override a session's
 
     @property
     def _path(self) -> str:
@@ -173,7 +173,8 @@ class ApiAccess:
     def _request(self, method: str, path: str, **kw) -> requests.Response:
         def once():
             try:
-                resp = self.session.request(method, self.base + path, timeout=self.timeout, **kw)
+                resp = self.session.request(method, self.base + path, timeout=self.timeout, verify=self.verify,
+                                            **kw)
             except requests.exceptions.SSLError:
                 raise BadInput(f"The KKP API at {self.base} presented a certificate that is not trusted; set "
                                "the CA in the connection's extra (ca_file).") from None

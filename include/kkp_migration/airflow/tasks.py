@@ -172,7 +172,7 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
     noop = ti.xcom_pull(task_ids=preflight_task_id, key="noop")
     approvals = [a for a in (_answer(g) for g in gate_task_ids) if a]
     stopped = next((a for a in approvals if a["answer"] == stop_option), None)
-    failed = sorted(t for t, s in states.items() if s in ("failed", "upstream_failed"))
+    failed = sorted(t for t, s in states.items() if s == "failed" and t != ti.task_id)
     verified = _pull(verify_task_id)
     switched = states.get(switch_task_id) == "success"
     if noop:
