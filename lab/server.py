@@ -82,7 +82,11 @@ class LabServer:
 
     def serve(self, name: str, app: web.Application, port: int = 0) -> int:
         async def _serve():
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # handler_cancellation: a watch whose client went away ends (and stops collecting events)
+            # at once instead of at its timeout; a short shutdown_timeout keeps stop() from waiting
+            # on watches that clients keep open.
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True,
+                                   shutdown_timeout=1.0)
             await runner.setup()
             site = web.TCPSite(runner, self.host, port, backlog=1024, reuse_address=True,
                                ssl_context=self.ssl_context)

@@ -65,6 +65,7 @@ BUILTIN = [
     _rt("apps", "v1", "StatefulSet", "statefulsets", True, ["sts"], ["status", "scale"], None, ["all"]),
     _rt("apps", "v1", "ControllerRevision", "controllerrevisions", True),
     _rt("batch", "v1", "Job", "jobs", True, (), ["status"], {"status.successful": ""}, ["all"]),
+    _rt("batch", "v1", "CronJob", "cronjobs", True, ["cj"], ["status"], None, ["all"]),
     _rt("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ["pdb"], ["status"]),
     _rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     _rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),

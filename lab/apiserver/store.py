@@ -177,8 +177,13 @@ class Store:
                 raise ApiError(400, "the namespace of the provided object does not match the namespace "
                                     "sent on the request")
             meta["namespace"] = ns
-            if self.try_get(self.types[("", "namespaces")], None, ns) is None:
+            ns_obj = self.try_get(self.types[("", "namespaces")], None, ns)
+            if ns_obj is None:
                 raise errors.not_found("namespaces", ns)
+            if ns_obj["metadata"].get("deletionTimestamp"):
+                raise ApiError(403, f'{rt.plural} "{meta.get("name") or meta.get("generateName") or ""}" is '
+                                    f"forbidden: unable to create new content in namespace {ns} because it is "
+                                    "being terminated", "Forbidden", {"name": meta.get("name", ""), "kind": rt.plural})
         else:
             meta.pop("namespace", None)
             ns = ""

@@ -84,6 +84,10 @@ def _cm_cells(cm: dict) -> list:
             human_duration(cm["metadata"].get("creationTimestamp"))]
 
 
+def _ns_cells(ns: dict) -> list:
+    return [(ns.get("status") or {}).get("phase", ""), human_duration(ns["metadata"].get("creationTimestamp"))]
+
+
 def _col(name, typ="string", priority=0, fmt=""):
     return {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
 
@@ -100,6 +104,7 @@ _BUILTIN_TABLES = {
                               _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"),
                               _col("Age")], _ds_cells),
     ("", "configmaps"): ([_col("Data", "integer"), _col("Age")], _cm_cells),
+    ("", "namespaces"): ([_col("Status"), _col("Age")], _ns_cells),
 }
 
 
