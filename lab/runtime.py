@@ -24,6 +24,7 @@ class Lab:
         self.host = host
         self._kube_port = kube_port
         self.kube_url = ""
+        self.kkp = None                  # lab.kkp.Kkp once install_kkp() ran
 
     def start(self) -> "Lab":
         self.server.start()
@@ -51,6 +52,18 @@ class Lab:
         self.call(bootstrap)
         self.clusters[name] = cluster
         return cluster
+
+    def install_kkp(self, options=None, port: int = 0):
+        """KKP on the seed (Cluster CRD, webhook, controllers) and its REST API v2 on its own port."""
+        from .kkp import Kkp
+        from .kkp.api import make_app
+
+        kkp = Kkp(self, options)
+        self.call(kkp.install)
+        kkp_port = self.server.serve("kkp", make_app(kkp), port)
+        kkp.url = f"https://{self.host}:{kkp_port}"
+        self.kkp = kkp
+        return kkp
 
     @property
     def seed(self) -> Cluster:
