@@ -105,11 +105,7 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
     with create_session() as session:
         row = session.scalar(select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id,
                                                      XComModel.task_id == task_id, XComModel.key == key))
-        if row is None:
-            return None
-        import json
-        value = row.value
-        return json.loads(value) if isinstance(value, str) else value
+        return None if row is None else XComModel.deserialize_value(row)
 
 
 def _dags_folder() -> str:

@@ -18,7 +18,7 @@ def conf_block(dag_id: str, conf: dict) -> str:
     return f"Trigger `{dag_id}` with this conf:\n\n```json\n{json.dumps(conf, indent=2, sort_keys=True)}\n```"
 
 
-def switch_gate(pre: dict, rollback: tuple[str, dict] | None) -> str:
+def switch_gate(pre: dict, rollback: dict | None) -> str:
     c, orig, tgt = pre["cluster"], pre["original"], pre["target"]
     out = [f"### Switch cluster **{c['name']}** (`{c['id']}`, project `{c['project_id']}`) "
            f"from {CNI[orig['cni_type']]} {orig['cni_version']} to {CNI[tgt['cni_type']]} {tgt['cni_version']}",
@@ -38,7 +38,7 @@ def switch_gate(pre: dict, rollback: tuple[str, dict] | None) -> str:
     if pre.get("findings"):
         out += ["", "**Preflight findings**"] + [f"- {f['level']}: {f['message']}" for f in pre["findings"]]
     if rollback:
-        out += ["", "**If this goes wrong**", conf_block(*rollback)]
+        out += ["", "**If this goes wrong**", conf_block(rollback["dag_id"], rollback["conf"])]
     return "\n".join(out)
 
 
@@ -59,7 +59,8 @@ def restart_gate(plan: dict, cluster_id: str, target: str, old_cni: str, old_rem
             f"- {plan['finished']} pods that finished or are being deleted"]
     if bare:
         consequence = (f" They stay on {CNI[old_cni]}'s network, which they lose when {CNI[old_cni]} is removed."
-                       if old_removed_later else "")
+                       if old_removed_later else f" They have had no network since {CNI[old_cni]} was removed; "
+                                                 "only a restart gives it back.")
         out += [f"- **{len(bare)} pods without a controller**: nothing would re-create them, so they are not "
                 f"restarted unless you tick *include pods without a controller*; then each is deleted and "
                 f"created again from its own manifest.{consequence}", ""]
@@ -111,3 +112,27 @@ def before_after_table(before: dict, after: dict | None) -> str:
     keys = [("CNI", lambda c: f"{c.get('cni_type')} {c.get('cni_version')}"),
             ("kube-proxy mode", lambda c: c.get("proxy_mode")), ("Konnectivity", lambda c: c.get("konnectivity"))]
     return table(["", "before", "after"], [[k, f(before), f(after) if after else "(unchanged)"] for k, f in keys])
+
+
+def proxy_gate(pre: dict, rollback: dict) -> str:
+    c, orig, mode = pre["cluster"], pre["original"], pre["target"]["proxy_mode"]
+    if "ebpf" in (mode, orig["proxy_mode"]):
+        effect = ("KKP removes kube-proxy and restarts every Cilium pod with kube-proxy replacement on"
+                  if mode == "ebpf" else
+                  f"KKP restarts every Cilium pod without kube-proxy replacement and deploys kube-proxy in mode {mode}")
+        effect += " (within about 5 minutes); Service traffic is interrupted while the Cilium pods restart."
+    else:
+        effect = (f"KKP rewrites the kube-proxy ConfigMap to mode {mode} (within about 5 minutes); then the "
+                  "kube-proxy DaemonSet is restarted so every node applies it.")
+    out = [f"### Change kube-proxy mode of cluster **{c['name']}** (`{c['id']}`) from {orig['proxy_mode']} to {mode}",
+           "", "**What will happen**",
+           f"- The Cluster gets the label `unsafe-cni-migration: \"true\"` and `spec.clusterNetwork.proxyMode: {mode}`.",
+           f"- {effect}",
+           "- A later, separately approved step can roll the machine deployments to clear leftover rules.", "",
+           table(["", "now", "after"], [["proxy mode", orig["proxy_mode"], mode],
+                                         ["CNI", f"{orig['cni_type']} {orig['cni_version']}",
+                                          f"{orig['cni_type']} {orig['cni_version']}"]])]
+    if pre.get("findings"):
+        out += ["", "**Preflight findings**"] + [f"- {f['level']}: {f['message']}" for f in pre["findings"]]
+    out += ["", "**If this goes wrong**", conf_block(rollback["dag_id"], rollback["conf"])]
+    return "\n".join(out)

@@ -65,6 +65,55 @@ def preflight(kkp: KkpAccess, user: UserCluster, *, source: str, target: str, ta
     }
 
 
+def preflight_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
+    """"Changing the Kube-Proxy Mode", checked before anything changes."""
+    info = kkp.get_cluster()
+    if info.proxy_mode == mode:
+        raise NothingToDo(f"Cluster {info.id} already runs kube-proxy mode {mode}; nothing to change.")
+    findings = checks.health(info)
+    if mode == "ebpf" and info.cni_type != "cilium":
+        findings.append(checks.error(f"Cluster {info.id} runs {CNI_NAMES.get(info.cni_type, info.cni_type)}: proxy "
+                                     "mode ebpf works only with Cilium; migrate to Cilium first "
+                                     "(kkp_cni_canal_to_cilium)."))
+    if mode == "ebpf" and not info.konnectivity:
+        findings.append(checks.error(f"Cluster {info.id}: proxy mode ebpf needs Konnectivity, which is disabled on "
+                                     "this cluster; choose iptables."))
+    if mode == "ipvs" and info.cni_type == "cilium":
+        findings.append(checks.warning(checks.IPVS_WARNING))
+    for f in findings:
+        (log.error if f.level == "error" else log.warning)("%s", f.message)
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise BadInput(errors[0].message)
+    return {"cluster": cluster_summary(info),
+            "original": {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode,
+                         "konnectivity": info.konnectivity},
+            "target": {"proxy_mode": mode}, "findings": [f.as_dict() for f in findings]}
+
+
+def verify_proxy_mode(kkp: KkpAccess, user: UserCluster, mode: str) -> dict:
+    """What the runbook's step 3 checks by eye, checked: the mode is in effect everywhere."""
+    from . import conditions
+    info = kkp.get_cluster()
+    problems = []
+    if info.proxy_mode != mode:
+        problems.append(f"the Cluster says proxy mode {info.proxy_mode}, not {mode}")
+    kube_proxy = user.get("apps/v1", "daemonsets", "kube-proxy", "kube-system")
+    if mode == "ebpf":
+        if kube_proxy is not None:
+            problems.append("the kube-proxy DaemonSet still runs although Cilium replaces it")
+        config = user.get("v1", "configmaps", "cilium-config", "kube-system") or {}
+        if (config.get("data") or {}).get("kube-proxy-replacement") != "true":
+            problems.append("cilium-config does not say kube-proxy-replacement: true")
+    else:
+        have = conditions.proxy_mode_is(user.kube_proxy_configmap(), mode)
+        rolled = conditions.daemonset_rolled(kube_proxy, "kube-system/kube-proxy")
+        problems += [p.detail for p in (have, rolled) if not p.done]
+    if info.cni_type == "cilium" and not user.cilium_state().done:
+        problems.append(user.cilium_state().detail)
+    return {"ok": not problems, "problems": problems, "cluster": cluster_summary(info)}
+
+
 # ---- step 1 + 2: label and switch ----------------------------------------------------------------
 
 
@@ -136,9 +185,18 @@ def restart_plan_from(data: dict) -> RestartPlan:
 
 
 def cni_objects(cni: str, version: str) -> list[dict]:
-    """The objects KKP deployed for this CNI version (the list ships with the project)."""
+    """The objects KKP deployed for this CNI version (the lists ship with the project). For
+    Cilium: the KKP object that manages it first, then the chart's objects, then what Cilium
+    made at run time (its secrets and cilium.io CRDs)."""
     try:
-        objs = versions.canal_objects(version) if cni == "canal" else versions.cilium_objects(version)
+        if cni == "canal":
+            objs = versions.canal_objects(version)
+        else:
+            managed = versions.cilium_managed_by(version)
+            objs = ([managed] if managed.kind == "ApplicationInstallation" else []) + \
+                versions.cilium_objects(version) + versions.cilium_runtime_objects(version) + \
+                [versions.KubeObject("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+                 for name in versions.cilium_runtime_crds(version)]
     except versions.VersionError as exc:
         raise BadInput(f"{CNI_NAMES[cni]} {version}: {exc}; this project cannot tell which objects to remove.") \
             from None
@@ -152,11 +210,20 @@ def plan_removal(user: UserCluster, cni: str, version: str) -> dict:
     return {"cni": cni, "version": version, "objects": present, "shared_crds": shared}
 
 
-def remove_cni(user: UserCluster, cni: str, version: str, *, keep_shared_crds: bool) -> dict:
+def remove_cni(user: UserCluster, cni: str, version: str, *, keep_shared_crds: bool,
+               uninstall_timeout: float = 300.0) -> dict:
+    """Delete the old CNI's objects. A KKP Application that manages them goes first, and is
+    waited for: while it exists KKP would re-install whatever else is deleted."""
     objects = user.existing(cni_objects(cni, version))
+    apps = [o for o in objects if o["kind"] == "ApplicationInstallation"]
+    if apps:
+        user.delete_objects(apps)
+        user.wait_gone(apps, uninstall_timeout)
+        objects = user.existing([o for o in objects if o not in apps])
     kept = [o for o in objects if keep_shared_crds and o["shared"]]
     deleted, gone = user.delete_objects([o for o in objects if o not in kept])
-    return {"deleted": deleted, "already_gone": gone, "kept": [o["name"] for o in kept]}
+    return {"deleted": [f"{o['kind']} {o['name']}" for o in apps] + deleted, "already_gone": gone,
+            "kept": [o["name"] for o in kept]}
 
 
 # ---- machine deployments --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import conditions
+from .errors import MigrationError
 from .kube import Kube, KubeApiError, NotFound, path_for
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,16 @@ class UserCluster:
             path = path_for(obj["apiVersion"], plural, obj["name"], obj.get("namespace"))
             (deleted if self.kube.delete(path, propagation="Background") else gone).append(label)
         return deleted, gone
+
+    def wait_gone(self, objects: list[dict], timeout: float, every: float = 0.5) -> None:
+        """Wait until none of `objects` exists (finalizers, such as an uninstall, have run)."""
+        deadline = time.monotonic() + timeout
+        while (left := self.existing(objects)):
+            if time.monotonic() > deadline:
+                names = ", ".join(f"{o['kind']} {o['name']}" for o in left)
+                raise MigrationError(f"User cluster {self.cluster_id}: {names} still there after {timeout:.0f}s; "
+                                     "check its finalizers (KKP's application controller), then clear this task.")
+            time.sleep(every)
 
     def custom_objects_of(self, crd_name: str) -> int:
         """How many objects a CRD still holds (deleting the CRD deletes them all)."""

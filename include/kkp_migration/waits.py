@@ -33,15 +33,6 @@ def _canal_ready(args: dict) -> Wait:
                 lambda c: conditions.canal_ready(c[0].one(), c[1].one()))
 
 
-def _cilium_redeployed(args: dict) -> Wait:
-    since = args["since"]
-    return Wait([Watched(f"/apis/apps/v1{KS}/daemonsets", "metadata.name=cilium"),
-                 Watched(f"/api/v1{KS}/pods", label_selector="k8s-app=cilium"),
-                 Watched(f"/apis/apps/v1{KS}/deployments", "metadata.name=cilium-operator")],
-                lambda c: conditions.all_of(conditions.pods_created_after(c[1].values(), since, "cilium"),
-                                            conditions.cilium_ready(c[0].one(), c[2].one())))
-
-
 def _proxy_mode(args: dict) -> Wait:
     return Wait([Watched(f"/api/v1{KS}/configmaps", "metadata.name=kube-proxy")],
                 lambda c: conditions.proxy_mode_is(c[0].one(), args["mode"]))
@@ -70,10 +61,31 @@ def _machines_rolled(args: dict) -> Wait:
     return Wait([Watched(f"/apis/cluster.k8s.io/v1alpha1{KS}/machinedeployments")], judge)
 
 
+def _proxy_mode_via_cilium(args: dict) -> Wait:
+    """To or from ebpf: every Cilium pod redeployed, and kube-proxy gone (ebpf) or back in the new mode."""
+    since, mode = args["since"], args["mode"]
+
+    def judge(c):
+        parts = [conditions.pods_created_after(c[1].values(), since, "cilium"),
+                 conditions.cilium_ready(c[0].one(), c[2].one())]
+        if mode == "ebpf":
+            if c[3].one() is not None:
+                parts.append(conditions.Progress(False, "the kube-proxy DaemonSet is still there"))
+        else:
+            parts += [conditions.proxy_mode_is(c[4].one(), mode),
+                      conditions.daemonset_rolled(c[3].one(), "kube-system/kube-proxy")]
+        return conditions.all_of(*parts)
+    return Wait([Watched(f"/apis/apps/v1{KS}/daemonsets", "metadata.name=cilium"),
+                 Watched(f"/api/v1{KS}/pods", label_selector="k8s-app=cilium"),
+                 Watched(f"/apis/apps/v1{KS}/deployments", "metadata.name=cilium-operator"),
+                 Watched(f"/apis/apps/v1{KS}/daemonsets", "metadata.name=kube-proxy"),
+                 Watched(f"/api/v1{KS}/configmaps", "metadata.name=kube-proxy")], judge)
+
+
 WAITS: dict[str, Callable[[dict], Wait]] = {
+    "proxy_mode_via_cilium": _proxy_mode_via_cilium,
     "cilium_ready": _cilium_ready,
     "canal_ready": _canal_ready,
-    "cilium_redeployed": _cilium_redeployed,
     "kube_proxy_mode": _proxy_mode,
     "daemonset_rolled": _daemonset_rolled,
     "pods_managed": _pods_managed,

@@ -38,6 +38,8 @@ class MigrationGate(HITLOperator, SkipMixin):
                          STOP)
         skip = [t for t in context["task"].get_flat_relatives(upstream=False)
                 if t.task_id not in self.spare and not t.task_id.endswith(tuple("." + s for s in self.spare))]
+        # skip() ends the task by raising, so the answer would never reach XCom (and the report)
+        context["ti"].xcom_push(key="return_value", value=ret)
         if skip:
             self.skip(ti=context["ti"], tasks=skip)
         return ret

@@ -13,6 +13,7 @@ from airflow.sdk import Param
 from ..errors import BadInput
 
 CLUSTER_ID = r"^[a-z0-9]{5,63}$"
+RUNBOOK = "https://docs.kubermatic.com/kubermatic/main/tutorials-howtos/networking/cni-migration/"
 COMMON_KEYS = ("cluster_id", "project_id", "access", "seed_conn_id", "api_conn_id", "parallelism",
                "pdb_wait_seconds")
 
@@ -42,6 +43,15 @@ def cluster_params() -> dict[str, Param]:
                                   description="How long a restart keeps retrying pods a PodDisruptionBudget "
                                               "holds before reporting them as blocked.", section="Tuning"),
     }
+
+
+def wait_params(**defaults_minutes: float) -> dict[str, Param]:
+    """Limits for the run's waits, in minutes: `wait_params(cni_ready=15)` -> cni_ready_timeout_minutes."""
+    return {f"{name}_timeout_minutes": Param(minutes, type="number", exclusiveMinimum=0, maximum=24 * 60,
+                                             title=f"Wait limit: {name.replace('_', ' ')} (min)",
+                                             description="The run fails with what was still missing after this.",
+                                             section="Waits")
+            for name, minutes in defaults_minutes.items()}
 
 
 def check_conf(params: dict, allowed: tuple[str, ...]) -> None:

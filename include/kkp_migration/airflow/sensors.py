@@ -23,16 +23,15 @@ class ClusterWaitSensor(BaseSensorOperator):
     template_fields = ("wait_args",)
     ui_color = "#d8ecf3"
 
-    def __init__(self, *, wait: str, wait_args: dict | None = None, wait_timeout: timedelta, **kwargs):
-        kwargs.setdefault("timeout", wait_timeout.total_seconds())
+    def __init__(self, *, wait: str, timeout_param: str, wait_args: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.wait = wait
         self.wait_args = wait_args or {}
-        self.wait_timeout = wait_timeout
+        self.timeout_param = timeout_param     # the run's param holding the wait's limit, in minutes
 
     def execute(self, context) -> Any:
         p = context["params"]
-        seconds = self.wait_timeout.total_seconds()
+        seconds = float(p[self.timeout_param]) * 60
         self.defer(
             trigger=ClusterWaitTrigger(
                 wait=self.wait, wait_args=self.wait_args, cluster_id=p["cluster_id"],
@@ -45,10 +44,14 @@ class ClusterWaitSensor(BaseSensorOperator):
     def execute_complete(self, context, event: dict) -> str:
         cluster = context["params"]["cluster_id"]
         if event.get("error"):
-            raise RuntimeError(f"Cluster {cluster}: waiting for {self.wait} failed: {event['error']}")
+            message = f"Cluster {cluster}: waiting for {self.wait} failed: {event['error']}"
+            context["ti"].xcom_push(key="error", value=message)
+            raise RuntimeError(message)
         if not event.get("done"):
-            raise AirflowSensorTimeout(
-                f"Cluster {cluster}: {self.wait} did not happen within {self.wait_timeout}; still missing: "
-                f"{event.get('detail')}")
+            message = (f"Cluster {cluster}: {self.wait} did not happen within "
+                       f"{context['params'][self.timeout_param]} minutes ({self.timeout_param}); still missing: "
+                       f"{event.get('detail')}")
+            context["ti"].xcom_push(key="error", value=message)
+            raise AirflowSensorTimeout(message)
         self.log.info("Cluster %s: %s after %.1fs", cluster, event["detail"], event.get("waited", 0))
         return event["detail"]

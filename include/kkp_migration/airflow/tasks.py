@@ -6,6 +6,7 @@ left to Airflow's retries after the step's own bounded retries.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 
@@ -21,6 +22,12 @@ MIGRATION_DAG = {"canal": "kkp_cni_cilium_to_canal", "cilium": "kkp_cni_canal_to
 VERSION_PARAM = {"cilium": "cilium_version", "canal": "canal_version"}
 
 
+def record_error(message: str) -> None:
+    """Keep a failed step's sentence where the run's report (and a person) finds it."""
+    log.error("%s", message)
+    _ctx()["ti"].xcom_push(key="error", value=message)
+
+
 def step(fn):
     """Map the library's errors to Airflow's task outcomes and time the step."""
     @functools.wraps(fn)
@@ -31,9 +38,10 @@ def step(fn):
         except NothingToDo as exc:
             raise AirflowSkipException(str(exc)) from None
         except (BadInput, Refused) as exc:
+            record_error(str(exc))
             raise AirflowFailException(str(exc)) from None
         except MigrationError as exc:
-            log.error("%s", exc)
+            record_error(str(exc))
             raise
         if isinstance(out, dict):
             out["seconds"] = round(time.time() - started, 3)
@@ -49,13 +57,13 @@ def _pull(task_id: str):
     return _ctx()["ti"].xcom_pull(task_ids=task_id)
 
 
-def rollback_for(params: dict, original: dict) -> tuple[str, dict]:
-    """The conf of the DAG that takes the cluster back to where preflight found it."""
+def rollback_for(params: dict, original: dict) -> dict:
+    """The DAG and conf that take the cluster back to where preflight found it."""
     back = original["cni_type"]
     conf = {"cluster_id": params["cluster_id"], "access": params["access"], VERSION_PARAM[back]: original["cni_version"]}
     if params.get("project_id"):
         conf["project_id"] = params["project_id"]
-    return MIGRATION_DAG[back], conf
+    return {"dag_id": MIGRATION_DAG[back], "conf": conf}
 
 
 @step
@@ -80,6 +88,53 @@ def switch_cni(target: str) -> dict:
     params = _ctx()["params"]
     kkp, _ = open_cluster(params)
     return steps.switch_cni(kkp, target, params[VERSION_PARAM[target]])
+
+
+@step
+def preflight_proxy_mode(allowed: tuple[str, ...]) -> dict:
+    ctx = _ctx()
+    params = ctx["params"]
+    check_conf(params, allowed)
+    kkp, _ = open_cluster(params)
+    try:
+        pre = steps.preflight_proxy_mode(kkp, params["proxy_mode"])
+    except NothingToDo as exc:
+        ctx["ti"].xcom_push(key="noop", value=str(exc))
+        raise
+    conf = {"cluster_id": params["cluster_id"], "access": params["access"],
+            "proxy_mode": pre["original"]["proxy_mode"]}
+    if params.get("project_id"):
+        conf["project_id"] = params["project_id"]
+    pre["rollback"] = {"dag_id": "kkp_proxy_mode", "conf": conf}
+    pre["markdown"] = report.proxy_gate(pre, pre["rollback"])
+    return pre
+
+
+@step
+def set_proxy_mode() -> dict:
+    params = _ctx()["params"]
+    kkp, _ = open_cluster(params)
+    return steps.set_proxy_mode(kkp, params["proxy_mode"])
+
+
+@step
+def restart_kube_proxy(set_task_id: str) -> dict:
+    """`kubectl rollout restart daemonset kube-proxy`, once per mode change (a retry re-uses the stamp)."""
+    params = _ctx()["params"]
+    _, user = open_cluster(params)
+    stamp = _pull(set_task_id)["changed_at"]
+    return {"restartedAt": user.rollout_restart_daemonset("kube-proxy", stamp=stamp)}
+
+
+@step
+def verify_proxy_mode() -> dict:
+    params = _ctx()["params"]
+    kkp, user = open_cluster(params)
+    result = steps.verify_proxy_mode(kkp, user, params["proxy_mode"])
+    if not result["ok"]:
+        raise MigrationError(f"Cluster {params['cluster_id']}: proxy mode {params['proxy_mode']} is not in effect "
+                             f"yet: {'; '.join(result['problems'])}. Investigate, then clear this task.")
+    return result
 
 
 @step
@@ -175,10 +230,11 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
     failed = sorted(t for t, s in states.items() if s == "failed" and t != ti.task_id)
     verified = _pull(verify_task_id)
     switched = states.get(switch_task_id) == "success"
+    errors = {t: ti.xcom_pull(task_ids=t, key="error") for t in failed}
     if noop:
         outcome = f"nothing to do: {noop}"
     elif failed:
-        outcome = f"FAILED at {', '.join(failed)}"
+        outcome = "FAILED at " + "; ".join(f"{t}: {errors[t]}" if errors[t] else t for t in failed)
     elif stopped:
         outcome = f"STOPPED at {stopped['gate']} by {stopped['by']} ({stopped['at']}); nothing after it changed"
     elif verified and verified.get("ok"):
@@ -198,13 +254,14 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
     sections.append(("Steps", report.table(["task", "state", "took"], timings)))
     rollback = pre.get("rollback") if pre else None
     if rollback and switched and outcome != "completed and verified":
-        sections.append(("Rollback", report.conf_block(*rollback)))
+        sections.append(("Rollback", report.conf_block(rollback["dag_id"], rollback["conf"])))
     md = report.run_report(f"{title}: cluster {params['cluster_id']}", outcome, sections)
     log.info("\n%s", md)
-    result = {"outcome": outcome, "markdown": md, "approvals": approvals, "failed": failed,
+    result = {"outcome": outcome, "markdown": md, "approvals": approvals, "failed": failed, "errors": errors,
               "rollback": rollback if switched else None}
     ti.xcom_push(key="report", value=result)
     if failed or (stopped and switched):
         raise AirflowFailException(f"Cluster {params['cluster_id']}: {outcome}." + (
-            f" To go back, trigger {rollback[0]} with {rollback[1]}." if rollback and switched else ""))
+            f" To go back, trigger {rollback['dag_id']} with {json.dumps(rollback['conf'])}."
+            if rollback and switched else ""))
     return result

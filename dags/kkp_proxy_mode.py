@@ -1,0 +1,60 @@
+"""Changing the kube-proxy mode (ipvs / iptables / ebpf) of a KKP user cluster, one run per cluster."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag
+
+from kkp_migration.airflow import groups
+from kkp_migration.airflow.params import RUNBOOK, cluster_params, wait_params
+
+PARAMS = {
+    **cluster_params(),
+    "proxy_mode": Param("iptables", type="string", enum=["iptables", "ipvs", "ebpf"], title="Proxy mode",
+                        values_display={"iptables": "iptables", "ipvs": "ipvs (not with Cilium: known issue)",
+                                        "ebpf": "ebpf (Cilium kube-proxy replacement; needs Konnectivity)"},
+                        description="The kube-proxy mode to move to.", section="Migration"),
+    "restart_machine_deployments": Param(True, type="boolean", title="Restart machine deployments (step 4)",
+                                         description="Roll every machine so no node keeps old iptables/ipvs rules.",
+                                         section="Migration"),
+    **wait_params(proxy_mode=15, machines_rolled=120),
+}
+DOC = f"""
+# Changing the kube-proxy mode ([runbook]({RUNBOOK}#changing-the-kube-proxy-mode))
+
+1. label the cluster `unsafe-cni-migration` and 2. set `spec.clusterNetwork.proxyMode`;
+3. to or from `ebpf`: wait until every Cilium pod is redeployed (and kube-proxy removed, or back);
+   between `ipvs` and `iptables`: wait until the `kube-proxy` ConfigMap carries the new mode, then
+   `kubectl rollout restart daemonset kube-proxy` and wait for the rollout;
+4. rolling restart of the machine deployments (optional, approved separately);
+then verify and report. `ebpf` is refused before any change unless the cluster runs Cilium with
+Konnectivity; a cluster already in the requested mode ends the run as a no-op.
+"""
+
+
+@dag(
+    dag_id="kkp_proxy_mode",
+    schedule=None,
+    catchup=False,
+    params=PARAMS,
+    doc_md=DOC,
+    tags=["kkp", "cni-migration", "kube-proxy"],
+    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    max_active_runs=16,
+    render_template_as_native_obj=True,
+)
+def kkp_proxy_mode():
+    (
+        groups.preflight_proxy_mode(tuple(PARAMS))
+        >> groups.set_proxy_mode()
+        >> groups.wait_for_proxy_mode()
+        >> groups.restart_machines("step_4_restart_machines")
+        >> groups.verify_proxy_mode()
+        >> groups.report("kube-proxy mode", [
+            "step_1_2_set_proxy_mode.approve_proxy_mode", "step_4_restart_machines.approve_machine_restart"],
+            change_task_id="step_1_2_set_proxy_mode.set_proxy_mode")
+    )
+
+
+kkp_proxy_mode()

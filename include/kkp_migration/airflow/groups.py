@@ -1,0 +1,239 @@
+"""The runbook's steps as task groups, so each DAG file only puts them in the runbook's order.
+
+A step two DAGs share is built here once (the pod restart, the CNI removal, the machine
+restart, the proxy-mode change); task bodies import the heavy library lazily, keeping DAG
+parsing cheap.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import Param, TaskGroup, TriggerRule, task
+
+from .gates import STOP, MigrationGate
+from .sensors import ClusterWaitSensor
+
+CNI = {"canal": "Canal", "cilium": "Cilium"}
+PREFLIGHT = "preflight"
+SWITCH = "step_1_2_switch_cni"
+
+
+def preflight(source: str, target: str, allowed: tuple[str, ...]):
+    @task(task_id=PREFLIGHT, doc_md=f"**Preflight** (no change): the cluster exists, is healthy and runs "
+                                    f"{CNI[source]}; records its CNI version, proxy mode and Konnectivity for "
+                                    f"rollback and removal; checks the {CNI[target]} version.")
+    def run():
+        from kkp_migration.airflow import tasks
+        return tasks.preflight(source, target, allowed)
+    return run()
+
+
+def switch_cni(target: str, version_param: str) -> TaskGroup:
+    """Runbook steps 1-2: label, switch spec.cniPlugin, wait until KKP deployed the new CNI."""
+    with TaskGroup(SWITCH, tooltip=f"Steps 1-2: label the cluster and switch to {CNI[target]}") as group:
+        gate = MigrationGate(task_id="approve_switch", proceed=f"Switch to {CNI[target]}", plan_task_id=PREFLIGHT,
+                             subject="Switch cluster {{ params.cluster_id }} to " + CNI[target] + " {{ params."
+                                     + version_param + " }}?")
+
+        @task(doc_md=f"Steps 1-2: `unsafe-cni-migration: \"true\"` and `spec.cniPlugin: {target} <version>` in "
+                     "one update; a no-op when already done.")
+        def label_and_switch():
+            from kkp_migration.airflow import tasks
+            return tasks.switch_cni(target)
+
+        wait = ClusterWaitSensor(task_id=f"wait_{target}_ready", wait=f"{target}_ready",
+                                 timeout_param="cni_ready_timeout_minutes",
+                                 doc_md=f"Waits (deferred, watching) until KKP has deployed {CNI[target]} and its "
+                                        "DaemonSet is ready on every node (up to 5 minutes before it starts).")
+        gate >> label_and_switch() >> wait
+    return group
+
+
+def restart_pods(group_id: str, target: str, old_cni: str, old_removed_later: bool) -> TaskGroup:
+    """Runbook step 3 (Canal -> Cilium) or 5 (Cilium -> Canal): restart non-host-network pods."""
+    with TaskGroup(group_id, tooltip=f"Restart non-host-network pods onto {CNI[target]}") as group:
+        @task(doc_md="Counts the pods to restart per namespace and those left alone, for the approval.")
+        def plan_pod_restart():
+            from kkp_migration.airflow import tasks
+            return tasks.plan_pod_restart(target, old_cni, old_removed_later)
+
+        gate = MigrationGate(
+            task_id="approve_pod_restart", proceed="Restart pods", plan_task_id=f"{group_id}.plan_pod_restart",
+            subject="Restart the pods of cluster {{ params.cluster_id }} onto " + CNI[target] + "?",
+            params={"include_without_controller": Param(
+                False, type="boolean", title="Include pods without a controller",
+                description="Delete and re-create them from their own manifest (nothing else would).")})
+
+        @task(doc_md="Evicts every planned pod (PDBs honoured), in parallel, with progress in the log.")
+        def restart():
+            from kkp_migration.airflow import tasks
+            return tasks.restart_pods(target, f"{group_id}.approve_pod_restart")
+
+        wait = ClusterWaitSensor(
+            task_id=f"wait_pods_managed_by_{target}", wait="pods_managed",
+            wait_args={"cni": target, "exclude": "{{ ti.xcom_pull(task_ids='%s.restart')['left_alone'] }}"
+                                                 % group_id},
+            timeout_param="pods_managed_timeout_minutes",
+            doc_md=f"Every pod wired by {CNI[target]} (for Cilium: `cilium status`'s Cluster Pods N/N).")
+        plan_pod_restart() >> gate >> restart() >> wait
+    return group
+
+
+def remove_cni(group_id: str, cni: str) -> TaskGroup:
+    """Runbook step 4: delete the old CNI's objects of the version preflight recorded."""
+    with TaskGroup(group_id, tooltip=f"Step 4: delete {CNI[cni]}") as group:
+        @task(task_id=f"plan_{cni}_removal", doc_md=f"Lists the {CNI[cni]} objects of the recorded version "
+                                                    "that exist now.")
+        def plan():
+            from kkp_migration.airflow import tasks
+            return tasks.plan_cni_removal(cni, PREFLIGHT)
+
+        gate = MigrationGate(
+            task_id=f"approve_{cni}_removal", proceed=f"Delete {CNI[cni]} objects",
+            plan_task_id=f"{group_id}.plan_{cni}_removal",
+            subject=f"Delete {CNI[cni]} from cluster " + "{{ params.cluster_id }}?",
+            params={"keep_shared_crds": Param(
+                True, type="boolean", title="Keep shared CRDs",
+                description="Keep CRDs the manifest carries that are not the CNI's own (deleting one deletes "
+                            "every object of its kind, e.g. every AdminNetworkPolicy).")})
+
+        @task(task_id=f"delete_{cni}_objects", doc_md=f"What `kubectl delete -f` of {CNI[cni]}'s manifest does, "
+                                                      "tolerating objects already gone.")
+        def delete():
+            from kkp_migration.airflow import tasks
+            return tasks.remove_cni(cni, PREFLIGHT, f"{group_id}.approve_{cni}_removal")
+
+        plan() >> gate >> delete()
+    return group
+
+
+def restart_machines(group_id: str) -> TaskGroup:
+    """Runbook step 6 (optional): rolling restart of the machine deployments."""
+    with TaskGroup(group_id, tooltip="Rolling restart of the machine deployments") as group:
+        @task.branch(doc_md="Skips this step when restart_machine_deployments is off.")
+        def requested(params=None):
+            return f"{group_id}.plan_machine_restart" if params["restart_machine_deployments"] else \
+                f"{group_id}.not_requested"
+
+        @task(doc_md="Lists the machine deployments that will be rolled.")
+        def plan_machine_restart():
+            from kkp_migration.airflow import tasks
+            return tasks.plan_machine_restart()
+
+        gate = MigrationGate(task_id="approve_machine_restart", proceed="Restart machines",
+                             plan_task_id=f"{group_id}.plan_machine_restart",
+                             subject="Replace every machine of cluster {{ params.cluster_id }}?")
+
+        @task(doc_md="KKP's restart of each machine deployment, once per run.")
+        def restart_machine_deployments():
+            from kkp_migration.airflow import tasks
+            return tasks.restart_machine_deployments()
+
+        done_by = f"ti.xcom_pull(task_ids='{group_id}.restart_machine_deployments')"
+        wait = ClusterWaitSensor(
+            task_id="wait_machines_rolled", wait="machine_deployments_rolled",
+            wait_args={"names": "{{ %s['machine_deployments'] }}" % done_by,
+                       "since_ns": "{{ %s['since_ns'] }}" % done_by},
+            timeout_param="machines_rolled_timeout_minutes")
+        choice = requested()
+        done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        choice >> plan_machine_restart() >> gate >> restart_machine_deployments() >> wait >> done
+        choice >> EmptyOperator(task_id="not_requested") >> done
+    return group
+
+
+def verify(target: str, restart_group_id: str):
+    @task(task_id="verify", doc_md=f"**Verify**: all nodes Ready, all pods Running or Succeeded, {CNI[target]} "
+                                   "manages every pod, no object of the old CNI left, the Cluster says "
+                                   f"{CNI[target]}.")
+    def run():
+        from kkp_migration.airflow import tasks
+        return tasks.verify(target, PREFLIGHT, f"{restart_group_id}.restart")
+    return run()
+
+
+def report(title: str, gates: list[str], change_task_id: str = f"{SWITCH}.label_and_switch"):
+    """`change_task_id` is the first task that changes the cluster: after it, a stop needs a rollback."""
+    @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE,
+          doc_md="The run's report: before/after, approvals (who, when), step timings, and the rollback conf "
+                 "if the run stopped after the change.")
+    def run():
+        from kkp_migration.airflow import tasks
+        return tasks.run_report(title, PREFLIGHT, change_task_id, gates, "verify", STOP)
+    return run()
+
+
+PROXY = "step_1_2_set_proxy_mode"
+PROXY_WAIT = "step_3_wait_for_proxy_mode"
+
+
+def preflight_proxy_mode(allowed: tuple[str, ...]):
+    @task(task_id=PREFLIGHT, doc_md="**Preflight** (no change): the mode differs from the current one; ebpf only "
+                                    "with Cilium and Konnectivity; records the current mode for rollback.")
+    def run():
+        from kkp_migration.airflow import tasks
+        return tasks.preflight_proxy_mode(allowed)
+    return run()
+
+
+def set_proxy_mode() -> TaskGroup:
+    """"Changing the Kube-Proxy Mode", steps 1-2: label and patch spec.clusterNetwork.proxyMode."""
+    with TaskGroup(PROXY, tooltip="Steps 1-2: label the cluster and change its proxy mode") as group:
+        gate = MigrationGate(task_id="approve_proxy_mode", proceed="Change proxy mode", plan_task_id=PREFLIGHT,
+                             subject="Change the kube-proxy mode of cluster {{ params.cluster_id }} to "
+                                     "{{ params.proxy_mode }}?")
+
+        @task(doc_md="`unsafe-cni-migration: \"true\"` and `spec.clusterNetwork.proxyMode`, one update; a "
+                     "no-op when already set.")
+        def set_proxy_mode():
+            from kkp_migration.airflow import tasks
+            return tasks.set_proxy_mode()
+
+        gate >> set_proxy_mode()
+    return group
+
+
+def wait_for_proxy_mode() -> TaskGroup:
+    """Step 3: to/from ebpf, wait for the Cilium pods' redeploy; between ipvs and iptables, wait for
+    the kube-proxy ConfigMap, then restart kube-proxy and wait for its rollout."""
+    with TaskGroup(PROXY_WAIT, tooltip="Step 3: wait until the new mode is in effect") as group:
+        changed = f"ti.xcom_pull(task_ids='{PROXY}.set_proxy_mode')"
+
+        @task.branch(doc_md="Which wait the runbook prescribes for this change.")
+        def which_wait(params=None, ti=None):
+            before = ti.xcom_pull(task_ids=PREFLIGHT)["original"]["proxy_mode"]
+            via_cilium = "ebpf" in (before, params["proxy_mode"])
+            return f"{PROXY_WAIT}.{'wait_cilium_redeployed' if via_cilium else 'wait_kube_proxy_configmap'}"
+
+        via_cilium = ClusterWaitSensor(
+            task_id="wait_cilium_redeployed", wait="proxy_mode_via_cilium",
+            wait_args={"mode": "{{ params.proxy_mode }}", "since": "{{ %s['changed_at'] }}" % changed},
+            timeout_param="proxy_mode_timeout_minutes",
+            doc_md="Every Cilium pod redeployed after the change (and kube-proxy gone for ebpf, back otherwise).")
+        configmap = ClusterWaitSensor(
+            task_id="wait_kube_proxy_configmap", wait="kube_proxy_mode", wait_args={"mode": "{{ params.proxy_mode }}"},
+            timeout_param="proxy_mode_timeout_minutes",
+            doc_md="`kubectl get configmap kube-proxy -n kube-system -oyaml | grep mode`, watched.")
+
+        @task(doc_md="`kubectl rollout restart daemonset kube-proxy -n kube-system`.")
+        def restart_kube_proxy():
+            from kkp_migration.airflow import tasks
+            return tasks.restart_kube_proxy(f"{PROXY}.set_proxy_mode")
+
+        rolled = ClusterWaitSensor(task_id="wait_kube_proxy_rolled", wait="daemonset_rolled",
+                                   wait_args={"name": "kube-proxy"}, timeout_param="proxy_mode_timeout_minutes",
+                                   doc_md="Every kube-proxy pod restarted and ready.")
+        done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        choice = which_wait()
+        choice >> via_cilium >> done
+        choice >> configmap >> restart_kube_proxy() >> rolled >> done
+    return group
+
+
+def verify_proxy_mode():
+    @task(task_id="verify", doc_md="**Verify**: the Cluster, kube-proxy (or its absence with ebpf) and Cilium all "
+                                   "agree on the new mode.")
+    def run():
+        from kkp_migration.airflow import tasks
+        return tasks.verify_proxy_mode()
+    return run()

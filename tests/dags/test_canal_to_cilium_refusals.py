@@ -1,0 +1,132 @@
+"""kkp_cni_canal_to_cilium when it must not go on: a person says stop, Cilium never gets ready,
+or the input is wrong. Each case ends with a plain explanation and the lab as it should be."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.airflow_support import run_dag, xcom
+from tests.lab_state import client_writes, cni_state
+
+DAG = "kkp_cni_canal_to_cilium"
+
+
+def stop_at(gate: str):
+    def decide(task_id, subject, body, options):
+        return (options[-1] if task_id.endswith(gate) else options[0]), {}
+    return decide
+
+
+def conf(user, **extra) -> dict:
+    return {"cluster_id": user.id, "access": "seed", "restart_machine_deployments": False, **extra}
+
+
+def test_stop_at_the_first_gate_changes_nothing(airflow_db, lab_connections):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    writes = client_writes(lab_connections.lab, lab_connections.kkp)
+
+    state, tasks, answers, run_id = run_dag(DAG, conf(user), stop_at("approve_switch"))
+
+    assert client_writes(lab_connections.lab, lab_connections.kkp) == writes
+    after = cni_state(lab_connections.lab, user)
+    assert after.cluster_cni == "canal" and after.canal_ready and not after.cilium_ready
+    report = xcom(DAG, run_id, "report")
+    assert report["outcome"].startswith("STOPPED at step_1_2_switch_cni.approve_switch by test-approver")
+    assert tasks["step_1_2_switch_cni.label_and_switch"] == "skipped"
+    assert state == "success"
+
+
+def test_stop_after_the_switch_fails_the_run_with_the_rollback_conf(airflow_db, lab_connections):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    before = cni_state(lab_connections.lab, user)
+
+    state, tasks, _, run_id = run_dag(DAG, conf(user), stop_at("approve_pod_restart"))
+
+    after = cni_state(lab_connections.lab, user)
+    assert state == "failed"
+    assert after.cluster_cni == "cilium" and after.canal_ready, "Canal must still run: nothing was removed"
+    assert set(before.pod_names) <= set(after.pod_names), "no pod may have been restarted"
+    assert tasks["step_3_restart_pods.restart"] == "skipped"
+    report = xcom(DAG, run_id, "report", key="report")
+    assert report["rollback"] == {"dag_id": "kkp_cni_cilium_to_canal",
+                                  "conf": {"cluster_id": user.id, "access": "seed", "canal_version": "v3.31"}}
+    assert "kkp_cni_cilium_to_canal" in report["markdown"]
+
+
+def test_cilium_that_never_gets_ready_times_out_saying_what_is_missing(airflow_db, lab_connections):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    lab_connections.lab.call(lambda: user.api.faults.update(cni_never_ready=True))
+
+    state, tasks, _, run_id = run_dag(DAG, conf(user, cni_ready_timeout_minutes=0.05))
+
+    assert state == "failed"
+    assert tasks["step_1_2_switch_cni.wait_cilium_ready"] == "failed"
+    assert tasks["step_3_restart_pods.restart"] == "upstream_failed"
+    report = xcom(DAG, run_id, "report", key="report")
+    error = report["errors"]["step_1_2_switch_cni.wait_cilium_ready"]
+    assert "still missing: DaemonSet kube-system/cilium" in error and "ready 0" in error
+    assert report["rollback"]["dag_id"] == "kkp_cni_cilium_to_canal"
+    after = cni_state(lab_connections.lab, user)
+    assert after.canal_ready, "pods keep Canal's network while Cilium is not ready"
+
+
+def test_a_cluster_already_on_cilium_is_a_no_op(airflow_db, lab_connections):
+    user = lab_connections.clusters["analytics-cilium-ebpf"]
+    writes = client_writes(lab_connections.lab, lab_connections.kkp)
+
+    state, tasks, answers, run_id = run_dag(DAG, conf(user))
+
+    assert state == "success" and answers == []
+    assert tasks["preflight"] == "skipped"
+    assert "already runs Cilium" in xcom(DAG, run_id, "preflight", key="noop")
+    assert client_writes(lab_connections.lab, lab_connections.kkp) == writes
+
+
+def _bad(user, kkp_lab, monkeypatch):
+    """name -> (conf, what the failure must say); some cases break a connection first."""
+    def break_seed():
+        monkeypatch.setenv("AIRFLOW_CONN_KKP_SEED", json.dumps({"conn_type": "kubernetes",
+                                                                "extra": {"kube_config": "not: [a kubeconfig"}}))
+
+    def expire_token():
+        kkp_lab.lab.call(lambda: kkp_lab.kkp.faults.update(reject_token=True))
+
+    return {
+        "unknown cluster": ({"cluster_id": "zz9zz9zz9z"}, None, "does not exist in the seed"),
+        "malformed id": ({"cluster_id": "Not-An-Id!"}, None, "is not a KKP cluster ID"),
+        "wrong project (seed)": ({"project_id": "wrongproj1"}, None, "belongs to project"),
+        "wrong project (api)": ({"access": "api", "project_id": "wrongproj1"}, None, "project wrongproj1"),
+        "api without project": ({"access": "api"}, None, "needs project_id"),
+        "unknown conf key": ({"clusterid": "x"}, None, "Unknown parameter(s) clusterid"),
+        "broken seed connection": ({}, break_seed, "kube_config is not a kubeconfig"),
+        "expired API token": ({"access": "api", "project_id": user.project_id}, expire_token, "refused the token"),
+    }
+
+
+@pytest.mark.parametrize("case", ["unknown cluster", "malformed id", "wrong project (seed)", "wrong project (api)",
+                                  "api without project", "unknown conf key", "broken seed connection",
+                                  "expired API token"])
+def test_bad_input_fails_in_preflight_before_any_write(airflow_db, lab_connections, monkeypatch, case):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    extra, breakage, says = _bad(user, lab_connections, monkeypatch)[case]
+    if breakage:
+        breakage()
+    writes = client_writes(lab_connections.lab, lab_connections.kkp)
+
+    state, tasks, answers, run_id = run_dag(DAG, conf(user, **extra))
+
+    assert state == "failed" and answers == []
+    assert tasks["preflight"] == "failed"
+    assert says in xcom(DAG, run_id, "preflight", key="error")
+    assert client_writes(lab_connections.lab, lab_connections.kkp) == writes
+    assert cni_state(lab_connections.lab, user).cluster_cni == "canal"
+
+
+def test_a_version_kkp_does_not_offer_is_refused_by_the_form(airflow_db, lab_connections):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    with pytest.raises(ParamValidationError):
+        run_dag(DAG, conf(user, cilium_version="1.99.0"))
