@@ -70,6 +70,15 @@ class Approver(threading.Thread):
                                       "subject": detail.subject, "body": detail.body})
 
     def __enter__(self):
+        # Import what the thread needs here, in the main thread: two threads importing Airflow's
+        # models at once can deadlock on the import and SQLAlchemy mapper locks.
+        import airflow.models.dagcode  # noqa: F401
+        import airflow.models.hitl  # noqa: F401
+        import airflow.models.serialized_dag  # noqa: F401
+        import airflow.models.taskinstance  # noqa: F401
+        import airflow.models.trigger  # noqa: F401
+        from sqlalchemy.orm import configure_mappers
+        configure_mappers()
         self.start()
         return self
 

@@ -22,8 +22,9 @@ class CniState:
     not_on_canal: list[str] = field(default_factory=list)      # wired pods without Calico's annotation
 
     def workloads(self) -> dict:
-        """The census outside kube-system: the users' workloads, which a migration must keep."""
-        return {k: v for k, v in self.census.items() if k[0] != "kube-system"}
+        """The census outside kube-system, Jobs aside (they finish): the users' workloads, which a
+        migration must keep."""
+        return {k: v for k, v in self.census.items() if k[0] != "kube-system" and k[1] != "Job"}
 
 
 def _census(pods: list[dict]) -> dict:

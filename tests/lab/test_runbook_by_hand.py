@@ -1,0 +1,70 @@
+"""The runbook done by hand with kubectl alone against the lab, as a person would type it.
+
+It proves the lab behaves where the runbook depends on it, and shows what the runbook's step-3
+pipeline costs: it deletes pods without a controller, which nothing brings back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import yaml
+
+from tests.lab_state import cni_state
+
+
+def kubectl(kubeconfig: str, *args: str, check: bool = True) -> str:
+    out = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert out.returncode == 0, f"kubectl {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+def until(check, timeout: float = 60.0, every: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(every)
+    return result
+
+
+def test_canal_to_cilium_by_hand(kkp_lab, kubeconfig_file, tmp_path):
+    from lab.kkp import canal
+
+    lab = kkp_lab.lab
+    user = kkp_lab.clusters["webshop-canal-iptables"]
+    seed, cluster = kubeconfig_file(lab.seed), kubeconfig_file(user.api)
+    before = cni_state(lab, user)
+    assert "Running" in kubectl(cluster, "get", "pods", "-A")
+
+    # Step 1 and 2: label the Cluster in the seed, then change spec.cniPlugin.
+    kubectl(seed, "label", "cluster", user.id, "unsafe-cni-migration=true")
+    kubectl(seed, "patch", "cluster", user.id, "--type", "merge",
+            "-p", '{"spec": {"cniPlugin": {"type": "cilium", "version": "1.19.4"}}}')
+    until(lambda: "cilium-operator" in kubectl(cluster, "get", "pods", "-A"))
+    kubectl(cluster, "-n", "kube-system", "rollout", "status", "daemonset/cilium", "--timeout=60s")
+    listing = kubectl(cluster, "get", "pods", "-A")
+    assert "canal-" in listing and "cilium-" in listing, "both CNIs run, as the runbook shows"
+
+    # Step 3: the runbook's pipeline, verbatim.
+    pipeline = ("kubectl get pods --all-namespaces -o custom-columns=NAMESPACE:.metadata.namespace,"
+                "NAME:.metadata.name,HOSTNETWORK:.spec.hostNetwork --no-headers=true | grep '<none>' | "
+                "awk '{print \"-n \"$1\" \"$2}' | xargs -L 1 -r kubectl delete pod")
+    done = subprocess.run(["bash", "-c", pipeline], env={**os.environ, "KUBECONFIG": cluster}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert 'pod "debug-shell" deleted' in done.stdout
+    until(lambda: not cni_state(lab, user).unmanaged_pods, timeout=120)
+
+    # Step 4: delete the Canal manifest of the version the cluster ran.
+    manifest = tmp_path / "canal.yaml"
+    manifest.write_text(yaml.safe_dump_all(canal.manifest(before.cluster_cni_version)))
+    kubectl(cluster, "delete", "-f", str(manifest), "--wait=false")
+
+    after = until(lambda: (s := cni_state(lab, user)).canal_objects == [] and s, timeout=60)
+    assert after.cluster_cni == "cilium" and after.cilium_ready
+    assert after.unmanaged_pods == []
+    assert "default/debug-shell" in before.bare_pods and "default/debug-shell" not in after.pod_names, \
+        "the runbook's pipeline loses pods without a controller"
