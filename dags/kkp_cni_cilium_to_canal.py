@@ -13,6 +13,8 @@ from kkp_migration.airflow.params import RUNBOOK, cluster_params, wait_params
 PARAMS = {
     **cluster_params(),
     "canal_version": Param(versions.default("canal"), type="string", enum=list(versions.accepted("canal")),
+                           values_display={v: f"{v} (deprecated: accepted for a rollback)"
+                                           for v in versions.deprecated("canal")},
                            title="Canal version", description="The Canal version to go (back) to; a rollback "
                                                               "uses the version the cluster ran before.",
                            section="Migration"),

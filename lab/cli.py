@@ -44,10 +44,7 @@ def write_files(lab, out: Path, control_url: str, control_token: str) -> dict:
     for version in versions.allowed("canal"):
         docs = canal.manifest(version)
         _write(out / "manifests" / f"canal_{version}.yaml", yaml.safe_dump_all(docs, sort_keys=False), 0o644)
-    connections = {
-        "kkp_seed": {"conn_type": "kubernetes", "extra": {"kube_config": seed_config}},
-        "kkp_api": {"conn_type": "http", "host": kkp.url, "password": kkp.token, "extra": {"ca_file": str(ca_file)}},
-    }
+    connections = kkp.airflow_connections(str(ca_file))
     _write(out / "airflow-connections.json", json.dumps(connections, indent=2))
     info = {"kube_url": lab.kube_url, "kkp_url": kkp.url, "ports": dict(lab.server.ports),
             "control_url": control_url, "control_token": control_token, "ca_file": str(ca_file),

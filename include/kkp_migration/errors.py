@@ -15,6 +15,10 @@ class Refused(MigrationError):
     """KKP (its admission webhook or its API) refused a change; the message carries KKP's reason."""
 
 
+class NeedsAttention(MigrationError):
+    """The step stopped on something a person must look at; retrying by itself will not help."""
+
+
 class TransientError(MigrationError):
     """A failure worth retrying (5xx, 429, timeouts, connection resets)."""
 

@@ -65,8 +65,33 @@ class Restarter:
             raise
         except TransientKubeError as exc:
             if exc.code == 429 and "disruption budget" in exc.status_message:
-                return "blocked:" + exc.status_message
+                return self._delete_if_unready(key, uid) or "blocked:" + exc.status_message
             raise
+
+    def _delete_if_unready(self, key: str, uid: str | None) -> str | None:
+        """A budget refuses evictions while too few of its pods are Ready, which is the case when
+        the pods lost their network (after the old CNI was removed). A pod that is not Ready counts
+        for nothing in its budget, so deleting it cannot break the budget: Kubernetes' own
+        `unhealthyPodEvictionPolicy: AlwaysAllow` rule."""
+        ns, name = _split(key)
+        pod = self.kube.get_or_none(f"/api/v1/namespaces/{ns}/pods/{name}")
+        if pod is None or (uid and pod["metadata"]["uid"] != uid):
+            return "gone"
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or [])
+        if ready:
+            return None
+        try:
+            self.kube.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", retry=False,
+                              body={"kind": "DeleteOptions", "apiVersion": "v1",
+                                    "preconditions": {"uid": pod["metadata"]["uid"]}})
+        except NotFound:
+            return "gone"
+        except KubeApiError as exc:
+            if exc.code == 409:
+                return "gone"
+            raise
+        return "evicted"
 
     def run(self, plan, include_without_controller: bool):
         from .usercluster import RestartResult

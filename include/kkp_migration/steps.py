@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 
 from . import checks, versions
-from .errors import BadInput, MigrationError, NothingToDo
+from .errors import BadInput, MigrationError, NeedsAttention, NothingToDo
 from .kkp import MIGRATION_LABEL, ClusterInfo, KkpAccess
 from .usercluster import RestartPlan, UserCluster
 
@@ -166,7 +166,7 @@ def restart_pods(user: UserCluster, target: str, *, include_without_controller: 
     out = {"planned": len(plan.to_restart), "left_alone": [] if include_without_controller
            else plan.without_controller, **result.as_dict()}
     if result.blocked:
-        raise MigrationError(f"Cluster {user.cluster_id}: disruption budgets kept {len(result.blocked)} pod(s) from "
+        raise NeedsAttention(f"Cluster {user.cluster_id}: disruption budgets kept {len(result.blocked)} pod(s) from "
                              f"restarting ({'; '.join(f'{k}: {v}' for k, v in list(result.blocked.items())[:3])}); "
                              "wait until those workloads are healthy (or relax the PodDisruptionBudget), then clear "
                              "this task: pods already restarted are not restarted again.")

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from . import errors, openapi, patch, tables
-from .disruption import check_eviction
+from .disruption import budget_status, check_eviction, pod_ready
 from .errors import ApiError
 from .resources import ResourceType
-from .selectors import parse_field_selector, parse_label_selector
+from .selectors import parse_field_selector, parse_label_selector, selector_from_label_selector
 
 if TYPE_CHECKING:
     from lab.cluster import Cluster
@@ -304,16 +304,20 @@ def _delete_options(request: web.Request, body) -> dict:
 
 
 def _audit_disruption(cluster: "Cluster", pod: dict) -> None:
-    """A plain DELETE bypasses disruption budgets; record each one that breaks a budget, so
-    tests and benchmarks can count what the runbook's `kubectl delete pod` breaks."""
+    """A plain DELETE bypasses disruption budgets; record each one that takes a healthy pod from a
+    budget with no disruption left, so tests and benchmarks can count what breaks budgets (deleting
+    a pod that is not Ready takes nothing from a budget)."""
     store = cluster.store
     ns = pod["metadata"]["namespace"]
-    try:
-        check_eviction(pod, store.items(store.rtype("policy", "poddisruptionbudgets"), ns),
-                       store.items(store.rtype("", "pods"), ns))
-    except ApiError as err:
-        if err.code == 429:
+    if not pod_ready(pod):
+        return
+    labels = pod["metadata"].get("labels") or {}
+    pods = store.items(store.rtype("", "pods"), ns)
+    for pdb in store.items(store.rtype("policy", "poddisruptionbudgets"), ns):
+        if selector_from_label_selector((pdb.get("spec") or {}).get("selector"))(labels) and \
+                budget_status(pdb, pods)["disruptionsAllowed"] < 1:
             cluster.pdb_violations.append(f"{ns}/{pod['metadata']['name']}")
+            return
 
 
 def _do_delete(cluster: "Cluster", rt: ResourceType, ns, name, opts: dict) -> dict:
@@ -385,6 +389,10 @@ async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.Str
         if method != "POST":
             raise ApiError(405, "the server does not allow this method on the requested resource")
         pod = store.get(rt, ns, name)
+        if cluster.faults.block_evictions:
+            raise ApiError(429, "Cannot evict pod as it would violate the pod's disruption budget.",
+                           "TooManyRequests", {"causes": [{"reason": "DisruptionBudget", "message":
+                                                           "lab fault injection: block_evictions"}]})
         pdb_rt = store.rtype("policy", "poddisruptionbudgets")
         check_eviction(pod, store.items(pdb_rt, ns), store.items(rt, ns))
         _do_delete(cluster, rt, ns, name, (body or {}).get("deleteOptions") or {})

@@ -63,6 +63,14 @@ class Kkp:
                 return user
         raise KeyError(f"no user cluster named {name!r}")
 
+    def airflow_connections(self, ca_file: str) -> dict:
+        """The `kkp_seed` and `kkp_api` Airflow connections pointing at this lab, in the JSON shape
+        `airflow connections import` and AIRFLOW_CONN_* variables take."""
+        return {
+            "kkp_seed": {"conn_type": "kubernetes", "extra": {"kube_config": self.lab.seed.kubeconfig()}},
+            "kkp_api": {"conn_type": "http", "host": self.url, "password": self.token, "extra": {"ca_file": ca_file}},
+        }
+
     def set_health(self, cluster_id: str, component: str, status: str) -> None:
         """Override one component of a cluster's extendedHealth (runs on the lab's loop)."""
         user = self.clusters[cluster_id]

@@ -32,11 +32,6 @@ def lab_connections(monkeypatch, kkp_lab):
     """The lab's kkp_seed and kkp_api connections, as Airflow reads them from the environment."""
     import json
 
-    conns = {
-        "kkp_seed": {"conn_type": "kubernetes", "extra": {"kube_config": kkp_lab.lab.seed.kubeconfig()}},
-        "kkp_api": {"conn_type": "http", "host": kkp_lab.url, "password": kkp_lab.token,
-                    "extra": {"ca_file": kkp_lab.ca_file}},
-    }
-    for conn_id, conn in conns.items():
+    for conn_id, conn in kkp_lab.kkp.airflow_connections(kkp_lab.ca_file).items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return kkp_lab

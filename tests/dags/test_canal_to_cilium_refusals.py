@@ -72,6 +72,21 @@ def test_cilium_that_never_gets_ready_times_out_saying_what_is_missing(airflow_d
     assert after.canal_ready, "pods keep Canal's network while Cilium is not ready"
 
 
+def test_a_budget_that_blocks_every_eviction_stops_the_restart_saying_which_pods(airflow_db, lab_connections):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    lab_connections.lab.call(lambda: user.api.faults.update(block_evictions=True))
+
+    state, tasks, _, run_id = run_dag(DAG, conf(user, pdb_wait_seconds=1))
+
+    assert state == "failed"
+    assert tasks["step_3_restart_pods.restart"] == "failed"
+    assert tasks["step_4_remove_canal.delete_canal_objects"] == "upstream_failed", "Canal must stay"
+    error = xcom(DAG, run_id, "step_3_restart_pods.restart", key="error")
+    assert "disruption budgets kept" in error and "shop/" in error
+    after = cni_state(lab_connections.lab, user)
+    assert after.canal_ready and after.pdb_violations == []
+
+
 def test_a_cluster_already_on_cilium_is_a_no_op(airflow_db, lab_connections):
     user = lab_connections.clusters["analytics-cilium-ebpf"]
     writes = client_writes(lab_connections.lab, lab_connections.kkp)

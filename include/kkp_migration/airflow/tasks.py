@@ -14,7 +14,7 @@ from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from .. import report, steps
-from ..errors import BadInput, MigrationError, NothingToDo, Refused
+from ..errors import BadInput, MigrationError, NeedsAttention, NothingToDo, Refused
 from .params import check_conf, open_cluster
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def step(fn):
             out = fn(*args, **kwargs)
         except NothingToDo as exc:
             raise AirflowSkipException(str(exc)) from None
-        except (BadInput, Refused) as exc:
+        except (BadInput, Refused, NeedsAttention) as exc:
             record_error(str(exc))
             raise AirflowFailException(str(exc)) from None
         except MigrationError as exc:
