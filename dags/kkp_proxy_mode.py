@@ -47,13 +47,12 @@ Konnectivity; a cluster already in the requested mode ends the run as a no-op.
 def kkp_proxy_mode():
     (
         groups.preflight_proxy_mode(tuple(PARAMS))
-        >> groups.set_proxy_mode()
-        >> groups.wait_for_proxy_mode()
+        >> groups.change_proxy_mode("step_1_3_change_proxy_mode", "proxy_mode")
         >> groups.restart_machines("step_4_restart_machines")
         >> groups.verify_proxy_mode()
         >> groups.report("kube-proxy mode", [
-            "step_1_2_set_proxy_mode.approve_proxy_mode", "step_4_restart_machines.approve_machine_restart"],
-            change_task_id="step_1_2_set_proxy_mode.set_proxy_mode")
+            "step_1_3_change_proxy_mode.approve_proxy_mode", "step_4_restart_machines.approve_machine_restart"],
+            change_task_id="step_1_3_change_proxy_mode.set_proxy_mode")
     )
 
 

@@ -120,3 +120,15 @@ def xcom(dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
 def _dags_folder() -> str:
     from pathlib import Path
     return str(Path(__file__).resolve().parents[1] / "dags")
+
+
+def all_xcom_text(dag_id: str, run_id: str) -> str:
+    """Every XCom value of a run, as text: for checking that no credential landed there."""
+    from sqlalchemy import select
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)).all()
+        return "\n".join(str(XComModel.deserialize_value(r)) for r in rows)

@@ -109,6 +109,11 @@ def proxy_mode_is(configmap: dict | None, want: str) -> Progress:
     return Progress(False, f"kube-proxy ConfigMap says mode {have or '(no ConfigMap)'}, waiting for {want}")
 
 
+def pod_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
 def needs_network(pod: dict) -> bool:
     """A pod that a CNI wires: not host-network, not finished, not on its way out."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}

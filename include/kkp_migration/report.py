@@ -85,13 +85,18 @@ def removal_gate(plan: dict, cluster_id: str) -> str:
     return "\n".join(out)
 
 
-def machines_gate(mds: list[dict], cluster_id: str) -> str:
+def machines_gate(mds: list[dict], cluster_id: str, without_controller: list[str]) -> str:
     rows = [[md["metadata"]["name"], (md.get("spec") or {}).get("replicas", 1)] for md in mds]
-    return "\n".join([
-        f"### Rolling restart of {len(mds)} machine deployments in cluster `{cluster_id}`",
-        "", "Every machine is replaced one at a time (the deployment's maxSurge / maxUnavailable), so no node keeps "
-            "leftovers of the old network configuration. Pods on a replaced node are evicted and rescheduled.", "",
-        table(["MachineDeployment", "machines"], rows) if rows else "This cluster has no machine deployments."])
+    out = [f"### Rolling restart of {len(mds)} machine deployments in cluster `{cluster_id}`",
+           "", "Every machine is replaced one at a time (the deployment's maxSurge / maxUnavailable), so no node "
+               "keeps leftovers of the old network configuration. Pods on a replaced node are evicted and "
+               "rescheduled.", "",
+           table(["MachineDeployment", "machines"], rows) if rows else "This cluster has no machine deployments."]
+    if without_controller:
+        out += ["", f"**{len(without_controller)} pods without a controller** are deleted when their node is "
+                    "drained; their manifests are kept now and each is created again after the roll:",
+                table(["pod without a controller"], [[k] for k in without_controller])]
+    return "\n".join(out)
 
 
 def run_report(title: str, outcome: str, sections: list[tuple[str, str]]) -> str:

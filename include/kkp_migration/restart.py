@@ -13,6 +13,7 @@ import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from .conditions import pod_ready
 from .kube import KubeApiError, NotFound, TransientKubeError
 from .retry import retry_transient
 
@@ -41,13 +42,14 @@ def fresh_manifest(pod: dict) -> dict:
 
 class Restarter:
     def __init__(self, cluster, *, parallelism: int, pdb_wait_seconds: float, progress=None,
-                 retry_every: float = 1.0):
+                 retry_every: float = 0.25):
         self.cluster = cluster
         self.kube = cluster.kube
         self.parallelism = max(1, parallelism)
         self.pdb_wait_seconds = pdb_wait_seconds
         self.progress = progress or (lambda msg: log.info("%s", msg))
-        self.retry_every = retry_every
+        self.retry_every = retry_every       # how soon a pod a budget refused is tried again
+        self.unready: set[str] = set()
 
     def _evict(self, key: str, uid: str | None) -> str:
         ns, name = _split(key)
@@ -65,7 +67,8 @@ class Restarter:
             raise
         except TransientKubeError as exc:
             if exc.code == 429 and "disruption budget" in exc.status_message:
-                return self._delete_if_unready(key, uid) or "blocked:" + exc.status_message
+                unready = key in self.unready and self._delete_if_unready(key, uid)
+                return unready or "blocked:" + exc.status_message
             raise
 
     def _delete_if_unready(self, key: str, uid: str | None) -> str | None:
@@ -77,9 +80,7 @@ class Restarter:
         pod = self.kube.get_or_none(f"/api/v1/namespaces/{ns}/pods/{name}")
         if pod is None or (uid and pod["metadata"]["uid"] != uid):
             return "gone"
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (pod.get("status") or {}).get("conditions") or [])
-        if ready:
+        if pod_ready(pod):
             return None
         try:
             self.kube.request("DELETE", f"/api/v1/namespaces/{ns}/pods/{name}", retry=False,
@@ -96,6 +97,7 @@ class Restarter:
     def run(self, plan, include_without_controller: bool):
         from .usercluster import RestartResult
         result = RestartResult()
+        self.unready = set(plan.unready)     # only these are worth a look when a budget refuses them
         todo = list(plan.to_restart)
         total = len(todo)
         deadline = time.monotonic() + self.pdb_wait_seconds

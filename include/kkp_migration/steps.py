@@ -11,7 +11,7 @@ from dataclasses import asdict
 from . import checks, versions
 from .errors import BadInput, MigrationError, NeedsAttention, NothingToDo
 from .kkp import MIGRATION_LABEL, ClusterInfo, KkpAccess
-from .usercluster import RestartPlan, UserCluster
+from .usercluster import UserCluster
 
 log = logging.getLogger(__name__)
 CNI_NAMES = {"canal": "Canal", "cilium": "Cilium"}
@@ -177,10 +177,6 @@ def restart_pods(user: UserCluster, target: str, *, include_without_controller: 
     return out
 
 
-def restart_plan_from(data: dict) -> RestartPlan:
-    return RestartPlan.from_dict(data)
-
-
 # ---- step 4: remove the old CNI ----------------------------------------------------------------------
 
 
@@ -231,7 +227,10 @@ def remove_cni(user: UserCluster, cni: str, version: str, *, keep_shared_crds: b
 
 def restart_machine_deployments(kkp: KkpAccess, user: UserCluster, not_before_ns: int) -> dict:
     """Restart every MachineDeployment once per run: one already restarted at or after
-    `not_before_ns` (this run's start) is not restarted again."""
+    `not_before_ns` (this run's start) is not restarted again. The manifests of pods without a
+    controller are kept first: draining a node deletes them, and nothing else would bring them back."""
+    from .restart import fresh_manifest
+    keep = [fresh_manifest(p) for p in user.pods_without_controller()]
     names, restarted = [], []
     for md in user.machine_deployments():
         name = md["metadata"]["name"]
@@ -242,7 +241,21 @@ def restart_machine_deployments(kkp: KkpAccess, user: UserCluster, not_before_ns
             continue
         kkp.restart_machine_deployment(name)
         restarted.append(name)
-    return {"machine_deployments": names, "restarted": restarted, "since_ns": not_before_ns}
+    return {"machine_deployments": names, "restarted": restarted, "since_ns": not_before_ns,
+            "pods_without_controller": keep}
+
+
+def recreate_missing_pods(user: UserCluster, manifests: list[dict]) -> dict:
+    """Create again each kept pod that is gone (a drained node took it); present ones are left alone."""
+    present = {f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in user.pods()}
+    recreated = []
+    for manifest in manifests:
+        key = f"{manifest['metadata']['namespace']}/{manifest['metadata']['name']}"
+        if key not in present:
+            user.create_pod(manifest)
+            recreated.append(key)
+    log.info("pods without a controller re-created after the machine roll: %s", recreated or "none")
+    return {"recreated": recreated, "kept": len(manifests)}
 
 
 # ---- verification ---------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from . import conditions
@@ -44,18 +43,13 @@ class RestartPlan:
     host_network: int = 0
     finished: int = 0
     uids: dict[str, str] = field(default_factory=dict)          # ns/name -> uid, so a successor is spared
-
-    def per_namespace(self, which: str = "to_restart") -> dict[str, int]:
-        return dict(sorted(Counter(k.split("/", 1)[0] for k in getattr(self, which)).items()))
+    unready: list[str] = field(default_factory=list)             # ns/name of planned pods not Ready now
 
     def as_dict(self) -> dict:
         return {"target_cni": self.target_cni, "to_restart": self.to_restart,
                 "without_controller": self.without_controller, "already_managed": self.already_managed,
-                "host_network": self.host_network, "finished": self.finished, "uids": self.uids}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RestartPlan":
-        return cls(**data)
+                "host_network": self.host_network, "finished": self.finished, "uids": self.uids,
+                "unready": self.unready}
 
 
 @dataclass
@@ -85,6 +79,19 @@ class UserCluster:
     def pods(self) -> list[dict]:
         return self.kube.list_all("/api/v1/pods")
 
+    def pods_without_controller(self) -> list[dict]:
+        """Running pods nothing would re-create (host-network ones included: a drain deletes them too)."""
+        return [p for p in self.pods() if not controller_of(p) and not p["metadata"].get("deletionTimestamp")
+                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+    def create_pod(self, manifest: dict) -> None:
+        ns = manifest["metadata"]["namespace"]
+        try:
+            self.kube.request("POST", f"/api/v1/namespaces/{ns}/pods", body=manifest)
+        except KubeApiError as exc:
+            if exc.code != 409:        # created meanwhile (a retry of this step): nothing to do
+                raise
+
     def nodes(self) -> list[dict]:
         return self.kube.list_all("/api/v1/nodes")
 
@@ -97,10 +104,6 @@ class UserCluster:
     def cilium_state(self) -> conditions.Progress:
         return conditions.cilium_ready(self.get("apps/v1", "daemonsets", "cilium", KUBE_SYSTEM),
                                        self.get("apps/v1", "deployments", "cilium-operator", KUBE_SYSTEM))
-
-    def canal_state(self) -> conditions.Progress:
-        return conditions.canal_ready(self.get("apps/v1", "daemonsets", "canal", KUBE_SYSTEM),
-                                      self.get("apps/v1", "deployments", "calico-kube-controllers", KUBE_SYSTEM))
 
     def kube_proxy_configmap(self) -> dict | None:
         return self.get("v1", "configmaps", "kube-proxy", KUBE_SYSTEM)
@@ -132,6 +135,8 @@ class UserCluster:
                 key = pod_key(pod)
                 (plan.to_restart if controller_of(pod) else plan.without_controller).append(key)
                 plan.uids[key] = pod["metadata"]["uid"]
+                if not conditions.pod_ready(pod):
+                    plan.unready.append(key)
         plan.to_restart.sort()
         plan.without_controller.sort()
         return plan

@@ -117,12 +117,14 @@ def _bad(user, kkp_lab, monkeypatch):
         "unknown conf key": ({"clusterid": "x"}, None, "Unknown parameter(s) clusterid"),
         "broken seed connection": ({}, break_seed, "kube_config is not a kubeconfig"),
         "expired API token": ({"access": "api", "project_id": user.project_id}, expire_token, "refused the token"),
+        "ebpf without Konnectivity": ({"cluster_id": kkp_lab.clusters["payments-canal-ipvs"].id,
+                                       "proxy_mode_after": "ebpf"}, None, "needs Konnectivity"),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown cluster", "malformed id", "wrong project (seed)", "wrong project (api)",
                                   "api without project", "unknown conf key", "broken seed connection",
-                                  "expired API token"])
+                                  "expired API token", "ebpf without Konnectivity"])
 def test_bad_input_fails_in_preflight_before_any_write(airflow_db, lab_connections, monkeypatch, case):
     user = lab_connections.clusters["webshop-canal-iptables"]
     extra, breakage, says = _bad(user, lab_connections, monkeypatch)[case]

@@ -46,8 +46,8 @@ def test_ipvs_iptables_ebpf_iptables(airflow_db, lab_connections, access):
     after = cni_state(lab, user)
     assert state == "success", tasks
     assert after.proxy_mode == "iptables" and after.proxy_configmap_mode == "iptables"
-    assert tasks["step_3_wait_for_proxy_mode.wait_cilium_redeployed"] == "skipped"
-    assert tasks["step_3_wait_for_proxy_mode.wait_kube_proxy_rolled"] == "success"
+    assert tasks["step_1_3_change_proxy_mode.wait_cilium_redeployed"] == "skipped"
+    assert tasks["step_1_3_change_proxy_mode.wait_kube_proxy_rolled"] == "success"
 
     agents = cilium_pods(lab, user)
     state, tasks, _, _ = run_dag(DAG, conf(user, "ebpf", access))
@@ -55,7 +55,7 @@ def test_ipvs_iptables_ebpf_iptables(airflow_db, lab_connections, access):
     assert state == "success", tasks
     assert after.proxy_mode == "ebpf" and after.proxy_configmap_mode is None, "kube-proxy must be gone"
     assert not agents & cilium_pods(lab, user), "every Cilium pod must have been redeployed"
-    assert tasks["step_3_wait_for_proxy_mode.wait_kube_proxy_configmap"] == "skipped"
+    assert tasks["step_1_3_change_proxy_mode.wait_kube_proxy_configmap"] == "skipped"
 
     state, tasks, _, run_id = run_dag(DAG, conf(user, "iptables", access))
     after = cni_state(lab, user)

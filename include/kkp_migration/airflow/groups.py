@@ -135,9 +135,16 @@ def restart_machines(group_id: str) -> TaskGroup:
             wait_args={"names": "{{ %s['machine_deployments'] }}" % done_by,
                        "since_ns": "{{ %s['since_ns'] }}" % done_by},
             timeout_param="machines_rolled_timeout_minutes")
+        @task(doc_md="Creates again, from the manifests kept before the roll, each pod without a controller "
+                     "that a drained node took.")
+        def recreate_pods_without_controller():
+            from kkp_migration.airflow import tasks
+            return tasks.recreate_missing_pods(f"{group_id}.restart_machine_deployments")
+
         choice = requested()
         done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        choice >> plan_machine_restart() >> gate >> restart_machine_deployments() >> wait >> done
+        choice >> plan_machine_restart() >> gate >> restart_machine_deployments() >> wait
+        wait >> recreate_pods_without_controller() >> done
         choice >> EmptyOperator(task_id="not_requested") >> done
     return group
 
@@ -163,10 +170,6 @@ def report(title: str, gates: list[str], change_task_id: str = f"{SWITCH}.label_
     return run()
 
 
-PROXY = "step_1_2_set_proxy_mode"
-PROXY_WAIT = "step_3_wait_for_proxy_mode"
-
-
 def preflight_proxy_mode(allowed: tuple[str, ...]):
     @task(task_id=PREFLIGHT, doc_md="**Preflight** (no change): the mode differs from the current one; ebpf only "
                                     "with Cilium and Konnectivity; records the current mode for rollback.")
@@ -176,57 +179,68 @@ def preflight_proxy_mode(allowed: tuple[str, ...]):
     return run()
 
 
-def set_proxy_mode() -> TaskGroup:
-    """"Changing the Kube-Proxy Mode", steps 1-2: label and patch spec.clusterNetwork.proxyMode."""
-    with TaskGroup(PROXY, tooltip="Steps 1-2: label the cluster and change its proxy mode") as group:
-        gate = MigrationGate(task_id="approve_proxy_mode", proceed="Change proxy mode", plan_task_id=PREFLIGHT,
-                             subject="Change the kube-proxy mode of cluster {{ params.cluster_id }} to "
-                                     "{{ params.proxy_mode }}?")
+def change_proxy_mode(group_id: str, mode_param: str, optional: bool = False) -> TaskGroup:
+    """"Changing the Kube-Proxy Mode", steps 1-3: label and set spec.clusterNetwork.proxyMode to the
+    mode in `mode_param`; then, to/from ebpf, wait for the Cilium pods' redeploy, or between ipvs and
+    iptables wait for the kube-proxy ConfigMap, restart kube-proxy and wait for its rollout.
+    `optional`: skipped when the param says "keep" (Canal -> Cilium's step 5)."""
+    with TaskGroup(group_id, tooltip="Change the kube-proxy mode") as group:
+        mode = "{{ params.%s }}" % mode_param
+        done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+
+        @task(doc_md="Reads the current mode and says what the change will do, for the approval.")
+        def plan_proxy_mode():
+            from kkp_migration.airflow import tasks
+            return tasks.plan_proxy_mode(mode_param)
+
+        gate = MigrationGate(task_id="approve_proxy_mode", proceed="Change proxy mode",
+                             plan_task_id=f"{group_id}.plan_proxy_mode",
+                             subject="Change the kube-proxy mode of cluster {{ params.cluster_id }} to " + mode + "?")
 
         @task(doc_md="`unsafe-cni-migration: \"true\"` and `spec.clusterNetwork.proxyMode`, one update; a "
                      "no-op when already set.")
         def set_proxy_mode():
             from kkp_migration.airflow import tasks
-            return tasks.set_proxy_mode()
-
-        gate >> set_proxy_mode()
-    return group
-
-
-def wait_for_proxy_mode() -> TaskGroup:
-    """Step 3: to/from ebpf, wait for the Cilium pods' redeploy; between ipvs and iptables, wait for
-    the kube-proxy ConfigMap, then restart kube-proxy and wait for its rollout."""
-    with TaskGroup(PROXY_WAIT, tooltip="Step 3: wait until the new mode is in effect") as group:
-        changed = f"ti.xcom_pull(task_ids='{PROXY}.set_proxy_mode')"
+            return tasks.set_proxy_mode(mode_param)
 
         @task.branch(doc_md="Which wait the runbook prescribes for this change.")
-        def which_wait(params=None, ti=None):
-            before = ti.xcom_pull(task_ids=PREFLIGHT)["original"]["proxy_mode"]
-            via_cilium = "ebpf" in (before, params["proxy_mode"])
-            return f"{PROXY_WAIT}.{'wait_cilium_redeployed' if via_cilium else 'wait_kube_proxy_configmap'}"
+        def which_wait(ti=None):
+            plan = ti.xcom_pull(task_ids=f"{group_id}.plan_proxy_mode")
+            via_cilium = "ebpf" in (plan["before"], plan["mode"])
+            return f"{group_id}.{'wait_cilium_redeployed' if via_cilium else 'wait_kube_proxy_configmap'}"
 
+        changed = f"ti.xcom_pull(task_ids='{group_id}.set_proxy_mode')"
         via_cilium = ClusterWaitSensor(
             task_id="wait_cilium_redeployed", wait="proxy_mode_via_cilium",
-            wait_args={"mode": "{{ params.proxy_mode }}", "since": "{{ %s['changed_at'] }}" % changed},
+            wait_args={"mode": mode, "since": "{{ %s['changed_at'] }}" % changed},
             timeout_param="proxy_mode_timeout_minutes",
             doc_md="Every Cilium pod redeployed after the change (and kube-proxy gone for ebpf, back otherwise).")
         configmap = ClusterWaitSensor(
-            task_id="wait_kube_proxy_configmap", wait="kube_proxy_mode", wait_args={"mode": "{{ params.proxy_mode }}"},
+            task_id="wait_kube_proxy_configmap", wait="kube_proxy_mode", wait_args={"mode": mode},
             timeout_param="proxy_mode_timeout_minutes",
             doc_md="`kubectl get configmap kube-proxy -n kube-system -oyaml | grep mode`, watched.")
 
         @task(doc_md="`kubectl rollout restart daemonset kube-proxy -n kube-system`.")
         def restart_kube_proxy():
             from kkp_migration.airflow import tasks
-            return tasks.restart_kube_proxy(f"{PROXY}.set_proxy_mode")
+            return tasks.restart_kube_proxy(f"{group_id}.set_proxy_mode")
 
         rolled = ClusterWaitSensor(task_id="wait_kube_proxy_rolled", wait="daemonset_rolled",
                                    wait_args={"name": "kube-proxy"}, timeout_param="proxy_mode_timeout_minutes",
                                    doc_md="Every kube-proxy pod restarted and ready.")
-        done = EmptyOperator(task_id="done", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-        choice = which_wait()
-        choice >> via_cilium >> done
-        choice >> configmap >> restart_kube_proxy() >> rolled >> done
+        plan = plan_proxy_mode()
+        if optional:
+            @task.branch(doc_md=f"Skips this step when {mode_param} is keep.")
+            def requested(params=None):
+                return f"{group_id}.not_requested" if params[mode_param] == "keep" else \
+                    f"{group_id}.plan_proxy_mode"
+            choice = requested()
+            choice >> plan
+            choice >> EmptyOperator(task_id="not_requested") >> done
+        wait = which_wait()
+        plan >> gate >> set_proxy_mode() >> wait
+        wait >> via_cilium >> done
+        wait >> configmap >> restart_kube_proxy() >> rolled >> done
     return group
 
 

@@ -14,8 +14,6 @@ from ..errors import BadInput
 
 CLUSTER_ID = r"^[a-z0-9]{5,63}$"
 RUNBOOK = "https://docs.kubermatic.com/kubermatic/main/tutorials-howtos/networking/cni-migration/"
-COMMON_KEYS = ("cluster_id", "project_id", "access", "seed_conn_id", "api_conn_id", "parallelism",
-               "pdb_wait_seconds")
 
 
 def cluster_params() -> dict[str, Param]:

@@ -57,13 +57,21 @@ def _pull(task_id: str):
     return _ctx()["ti"].xcom_pull(task_ids=task_id)
 
 
+def _cluster_conf(params: dict) -> dict:
+    conf = {"cluster_id": params["cluster_id"], "access": params["access"]}
+    if params.get("project_id"):
+        conf["project_id"] = params["project_id"]
+    return conf
+
+
+def proxy_rollback(params: dict, mode: str) -> dict:
+    return {"dag_id": "kkp_proxy_mode", "conf": {**_cluster_conf(params), "proxy_mode": mode}}
+
+
 def rollback_for(params: dict, original: dict) -> dict:
     """The DAG and conf that take the cluster back to where preflight found it."""
     back = original["cni_type"]
-    conf = {"cluster_id": params["cluster_id"], "access": params["access"], VERSION_PARAM[back]: original["cni_version"]}
-    if params.get("project_id"):
-        conf["project_id"] = params["project_id"]
-    return {"dag_id": MIGRATION_DAG[back], "conf": conf}
+    return {"dag_id": MIGRATION_DAG[back], "conf": {**_cluster_conf(params), VERSION_PARAM[back]: original["cni_version"]}}
 
 
 @step
@@ -74,7 +82,8 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
     kkp, user = open_cluster(params)
     try:
         pre = steps.preflight(kkp, user, source=source, target=target,
-                              target_version=params[VERSION_PARAM[target]])
+                              target_version=params[VERSION_PARAM[target]],
+                              proxy_mode_after=params.get("proxy_mode_after", "keep"))
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
@@ -101,20 +110,27 @@ def preflight_proxy_mode(allowed: tuple[str, ...]) -> dict:
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
-    conf = {"cluster_id": params["cluster_id"], "access": params["access"],
-            "proxy_mode": pre["original"]["proxy_mode"]}
-    if params.get("project_id"):
-        conf["project_id"] = params["project_id"]
-    pre["rollback"] = {"dag_id": "kkp_proxy_mode", "conf": conf}
-    pre["markdown"] = report.proxy_gate(pre, pre["rollback"])
+    pre["rollback"] = proxy_rollback(params, pre["original"]["proxy_mode"])
     return pre
 
 
 @step
-def set_proxy_mode() -> dict:
+def plan_proxy_mode(mode_param: str) -> dict:
     params = _ctx()["params"]
     kkp, _ = open_cluster(params)
-    return steps.set_proxy_mode(kkp, params["proxy_mode"])
+    info = kkp.get_cluster()
+    mode = params[mode_param]
+    pre = {"cluster": steps.cluster_summary(info), "target": {"proxy_mode": mode},
+           "original": {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode}}
+    return {"before": info.proxy_mode, "mode": mode,
+            "markdown": report.proxy_gate(pre, proxy_rollback(params, info.proxy_mode))}
+
+
+@step
+def set_proxy_mode(mode_param: str) -> dict:
+    params = _ctx()["params"]
+    kkp, _ = open_cluster(params)
+    return steps.set_proxy_mode(kkp, params[mode_param])
 
 
 @step
@@ -144,6 +160,7 @@ def plan_pod_restart(target: str, old_cni: str, old_removed_later: bool) -> dict
     plan = steps.plan_restart(user, target)
     plan["markdown"] = report.restart_gate(plan, params["cluster_id"], target, old_cni, old_removed_later)
     plan.pop("uids")
+    plan.pop("unready")
     return plan
 
 
@@ -182,8 +199,9 @@ def plan_machine_restart() -> dict:
     params = _ctx()["params"]
     _, user = open_cluster(params)
     mds = user.machine_deployments()
+    bare = sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in user.pods_without_controller())
     return {"machine_deployments": [m["metadata"]["name"] for m in mds],
-            "markdown": report.machines_gate(mds, params["cluster_id"])}
+            "markdown": report.machines_gate(mds, params["cluster_id"], bare)}
 
 
 @step
@@ -192,6 +210,13 @@ def restart_machine_deployments() -> dict:
     kkp, user = open_cluster(ctx["params"])
     started = ctx["dag_run"].start_date
     return steps.restart_machine_deployments(kkp, user, int(started.timestamp() * 1e9))
+
+
+@step
+def recreate_missing_pods(restart_task_id: str) -> dict:
+    params = _ctx()["params"]
+    _, user = open_cluster(params)
+    return steps.recreate_missing_pods(user, _pull(restart_task_id)["pods_without_controller"])
 
 
 @step
