@@ -1,0 +1,1 @@
+"""Developer tooling: the local dev stack (`make run`) and its helpers."""
