@@ -1,0 +1,49 @@
+"""Every step run twice reaches the same end state, and the second run does no harm: what
+clearing a task after a crash relies on. The steps are driven directly, as the tasks call them."""
+
+from __future__ import annotations
+
+import time
+
+from kkp_migration import steps
+from kkp_migration.kkp import SeedAccess
+from kkp_migration.kube import Kube
+from kkp_migration.usercluster import UserCluster
+from tests.lab_state import cni_state
+
+
+def until(check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return result
+
+
+def test_each_canal_to_cilium_step_twice(kkp_lab):
+    lab, user = kkp_lab.lab, kkp_lab.clusters["webshop-canal-iptables"]
+    kkp = SeedAccess(Kube(lab.seed.kubeconfig(), "seed"), user.id)
+    uc = UserCluster(Kube(kkp.admin_kubeconfig(), f"user cluster {user.id}"), user.id)
+
+    first = steps.switch_cni(kkp, "cilium", "1.19.4")
+    again = steps.switch_cni(kkp, "cilium", "1.19.4")
+    assert first["changed"] and not again["changed"]
+    until(lambda: uc.cilium_state().done)
+
+    done = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60)
+    assert done["evicted"] > 0 and done["recreated"] == ["default/debug-shell"]
+    until(lambda: uc.pods_managed("cilium").done)
+    pods = set(cni_state(lab, user).pod_names)
+    second = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60)
+    assert second["planned"] == 0 and second["evicted"] == 0 and second["recreated"] == []
+    assert set(cni_state(lab, user).pod_names) == pods, "no pod may be restarted twice"
+
+    removed = steps.remove_cni(uc, "canal", "v3.31", keep_shared_crds=True)
+    assert removed["deleted"] and not removed["already_gone"]
+    until(lambda: cni_state(lab, user).canal_objects == [])
+    assert steps.remove_cni(uc, "canal", "v3.31", keep_shared_crds=True)["deleted"] == []
+
+    start = time.time_ns()
+    rolled = steps.restart_machine_deployments(kkp, uc, start)
+    assert rolled["restarted"] == rolled["machine_deployments"] != []
+    assert steps.restart_machine_deployments(kkp, uc, start)["restarted"] == [], "one machine roll per run"
