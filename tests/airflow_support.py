@@ -26,6 +26,7 @@ class Approver(threading.Thread):
         self.decide = decide
         self.user = user
         self.answered: list[dict] = []
+        self.first_seen: dict = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -51,9 +52,21 @@ class Approver(threading.Thread):
             tis = session.scalars(select(TaskInstance).where(
                 TaskInstance.dag_id == self.dag_id,
                 TaskInstance.state == TaskInstanceState.AWAITING_INPUT)).all()
+            now = time.monotonic()
             for ti in tis:
                 detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti.id))
-                if detail is None or detail.response_received:
+                if detail is None:
+                    continue
+                # Answer like a person, a moment after the question appears: an answer in the same
+                # instant the task parks can be overwritten by the park (Airflow 3.3.2), and an
+                # answer recorded on a task still parked a while later is submitted again.
+                seen = self.first_seen.setdefault(ti.id, now)
+                if now - seen < 1.0:
+                    continue
+                if detail.response_received:
+                    if now - seen > 3.0:
+                        handle_event_submit(TriggerEvent(detail.as_resume_event_payload()), task_instance=ti,
+                                            session=session)
                     continue
                 choice = self.decide(ti.task_id, detail.subject, detail.body or "", list(detail.options))
                 if choice is None:
