@@ -37,6 +37,7 @@ class ClusterInfo:
     konnectivity: bool
     labels: dict = field(default_factory=dict)
     health: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
 
     def unhealthy(self) -> list[str]:
         return sorted(k for k, v in self.health.items() if v != "HealthStatusUp")
@@ -48,17 +49,19 @@ class KkpAccess(Protocol):
     def get_cluster(self) -> ClusterInfo: ...
 
     def update_cluster(self, *, labels: dict | None = None, cni: tuple[str, str] | None = None,
-                       proxy_mode: str | None = None) -> ClusterInfo: ...
+                       proxy_mode: str | None = None, annotations: dict | None = None) -> ClusterInfo: ...
 
     def admin_kubeconfig(self) -> dict: ...
 
     def restart_machine_deployment(self, name: str) -> None: ...
 
 
-def _cluster_patch(labels, cni, proxy_mode) -> dict:
+def _cluster_patch(labels, cni, proxy_mode, annotations=None) -> dict:
     patch: dict = {}
     if labels:
         patch.setdefault("metadata", {})["labels"] = labels
+    if annotations:
+        patch.setdefault("metadata", {})["annotations"] = annotations
     if cni:
         patch.setdefault("spec", {})["cniPlugin"] = {"type": cni[0], "version": cni[1]}
     if proxy_mode:
@@ -89,8 +92,8 @@ class SeedAccess:
                            f"{self.project_id}; fix project_id.")
         return info
 
-    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None) -> ClusterInfo:
-        patch = _cluster_patch(labels, cni, proxy_mode)
+    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None) -> ClusterInfo:
+        patch = _cluster_patch(labels, cni, proxy_mode, annotations)
         try:
             obj = self.seed.merge_patch(f"{CLUSTERS}/{self.cluster_id}", patch)
         except KubeApiError as exc:
@@ -147,7 +150,8 @@ def _info_from_seed(obj: dict) -> ClusterInfo:
         name=spec.get("humanReadableName", ""), kube_version=str(spec.get("version", "")),
         cni_type=cni.get("type", ""), cni_version=cni.get("version", ""),
         proxy_mode=net.get("proxyMode", ""), konnectivity=bool(net.get("konnectivityEnabled", False)),
-        labels=dict(meta.get("labels") or {}), health=dict(status.get("extendedHealth") or {}))
+        labels=dict(meta.get("labels") or {}), health=dict(status.get("extendedHealth") or {}),
+        annotations=dict(meta.get("annotations") or {}))
 
 
 class ApiAccess:
@@ -207,11 +211,9 @@ class ApiAccess:
         health = self._json(self._request("GET", self._path + "/health"), "get health")
         return _info_from_api(obj, self.project_id, health)
 
-    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None) -> ClusterInfo:
-        patch = _cluster_patch(labels, cni, proxy_mode)
-        api_patch = {}
-        if "metadata" in patch:
-            api_patch["labels"] = patch["metadata"]["labels"]
+    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None) -> ClusterInfo:
+        patch = _cluster_patch(labels, cni, proxy_mode, annotations)
+        api_patch = {k: v for k, v in (patch.get("metadata") or {}).items()}
         if "spec" in patch:
             api_patch["spec"] = patch["spec"]
         resp = self._request("PATCH", self._path, data=json.dumps(api_patch),
@@ -245,5 +247,5 @@ def _info_from_api(obj: dict, project_id: str, health: dict) -> ClusterInfo:
         id=obj.get("id", ""), project_id=project_id, name=obj.get("name", ""),
         kube_version=str(spec.get("version", "")), cni_type=cni.get("type", ""), cni_version=cni.get("version", ""),
         proxy_mode=net.get("proxyMode", ""), konnectivity=bool(net.get("konnectivityEnabled", False)),
-        labels=dict(obj.get("labels") or {}),
+        labels=dict(obj.get("labels") or {}), annotations=dict(obj.get("annotations") or {}),
         health={k: v for k, v in (health or {}).items() if isinstance(v, str)})

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kkp_migration.lock import LOCK
 from tests.airflow_support import run_dag, xcom
 from tests.lab_state import client_writes, cni_state
 
@@ -23,13 +24,25 @@ def conf(user, **extra) -> dict:
     return {"cluster_id": user.id, "access": "seed", "restart_machine_deployments": False, **extra}
 
 
+def cluster_object(kkp_lab, user) -> dict:
+    seed = kkp_lab.lab.seed.store
+    return kkp_lab.lab.call(lambda: seed.get(seed.rtype("kubermatic.k8c.io", "clusters"), None, user.id))
+
+
 def test_stop_at_the_first_gate_changes_nothing(airflow_db, lab_connections):
     user = lab_connections.clusters["webshop-canal-iptables"]
-    writes = client_writes(lab_connections.lab, lab_connections.kkp)
+    before = cluster_object(lab_connections, user)
+    user_writes = lab_connections.lab.call(lambda: sum(
+        n for (verb, _), n in user.api.requests.items() if verb not in ("get", "list", "watch")))
 
     state, tasks, answers, run_id = run_dag(DAG, conf(user), stop_at("approve_switch"))
 
-    assert client_writes(lab_connections.lab, lab_connections.kkp) == writes
+    after_obj = cluster_object(lab_connections, user)
+    assert after_obj["spec"] == before["spec"] and after_obj["metadata"].get("labels") == \
+        before["metadata"].get("labels")
+    assert not (after_obj["metadata"].get("annotations") or {}), "the run's lock must be released"
+    assert lab_connections.lab.call(lambda: sum(
+        n for (verb, _), n in user.api.requests.items() if verb not in ("get", "list", "watch"))) == user_writes
     after = cni_state(lab_connections.lab, user)
     assert after.cluster_cni == "canal" and after.canal_ready and not after.cilium_ready
     report = xcom(DAG, run_id, "report")
@@ -50,9 +63,36 @@ def test_stop_after_the_switch_fails_the_run_with_the_rollback_conf(airflow_db, 
     assert set(before.pod_names) <= set(after.pod_names), "no pod may have been restarted"
     assert tasks["step_3_restart_pods.restart"] == "skipped"
     report = xcom(DAG, run_id, "report", key="report")
+    holder = f"{DAG}/{run_id}"
     assert report["rollback"] == {"dag_id": "kkp_cni_cilium_to_canal",
-                                  "conf": {"cluster_id": user.id, "access": "seed", "canal_version": "v3.31"}}
+                                  "conf": {"cluster_id": user.id, "access": "seed", "canal_version": "v3.31",
+                                           "take_over_lock_from": holder}}
     assert "kkp_cni_cilium_to_canal" in report["markdown"]
+    assert holder in cluster_object(lab_connections, user)["metadata"]["annotations"][LOCK], \
+        "a half-way cluster stays locked by its run"
+
+    # The rollback conf from the report takes the cluster back, taking the lock over.
+    state, tasks, _, back_id = run_dag("kkp_cni_cilium_to_canal", report["rollback"]["conf"])
+    assert state == "success", tasks
+    back = cni_state(lab_connections.lab, user)
+    assert back.cluster_cni == "canal" and back.canal_ready and not back.cilium_ready
+    assert not (cluster_object(lab_connections, user)["metadata"].get("annotations") or {})
+
+
+def test_a_second_run_on_a_locked_cluster_is_refused_naming_the_holder(airflow_db, lab_connections):
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    seed = lab_connections.lab.seed.store
+    lab_connections.lab.call(lambda: seed.mutate(
+        seed.rtype("kubermatic.k8c.io", "clusters"), None, user.id,
+        lambda c: c["metadata"].setdefault("annotations", {}).__setitem__(
+            LOCK, '{"run": "kkp_proxy_mode/manual__x", "since": "2026-11-25T10:00:00Z"}')))
+
+    state, tasks, answers, run_id = run_dag(DAG, conf(user))
+
+    assert state == "failed" and answers == []
+    error = xcom(DAG, run_id, "preflight", key="error")
+    assert "held by run kkp_proxy_mode/manual__x" in error and "take_over_lock_from" in error
+    assert cni_state(lab_connections.lab, user).cluster_cni == "canal"
 
 
 def test_cilium_that_never_gets_ready_times_out_saying_what_is_missing(airflow_db, lab_connections):

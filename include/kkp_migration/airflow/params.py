@@ -34,6 +34,10 @@ def cluster_params() -> dict[str, Param]:
         "api_conn_id": Param("kkp_api", type="string", title="KKP API connection",
                              description="Airflow connection (type http: host = KKP URL, password = token).",
                              section="Connections"),
+        "take_over_lock_from": Param("", type="string", title="Take over the lock of run",
+                                     description="Only when a run that stopped half-way is gone for good: its "
+                                                 "dag_id/run_id, as the refusal and its report name it. Logged.",
+                                     section="Cluster"),
         "parallelism": Param(32, type="integer", minimum=1, maximum=256, title="Parallel evictions",
                              description="How many pods are evicted at once during restarts.", section="Tuning"),
         "pdb_wait_seconds": Param(600, type="integer", minimum=0, maximum=7200,
@@ -70,10 +74,17 @@ def check_conf(params: dict, allowed: tuple[str, ...]) -> None:
         raise BadInput(f"Cluster {cluster_id}: access=api needs project_id; set it, or use access=seed.")
 
 
-def open_cluster(params: dict):
-    """(KkpAccess, UserCluster) for the run's cluster, through the chosen access path."""
-    from .hooks import KkpHook, user_cluster
+def open_kkp(params: dict):
+    """KKP access for the run's cluster, through the chosen access path."""
+    from .hooks import KkpHook
 
-    kkp = KkpHook(params["access"], params["seed_conn_id"], params["api_conn_id"]).kkp(
+    return KkpHook(params["access"], params["seed_conn_id"], params["api_conn_id"]).kkp(
         params["cluster_id"], params.get("project_id") or None)
+
+
+def open_cluster(params: dict):
+    """(KkpAccess, UserCluster) for the run's cluster."""
+    from .hooks import user_cluster
+
+    kkp = open_kkp(params)
     return kkp, user_cluster(kkp)

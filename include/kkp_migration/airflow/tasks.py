@@ -13,9 +13,9 @@ import time
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from .. import report, steps
+from .. import lock, report, steps
 from ..errors import BadInput, MigrationError, NeedsAttention, NothingToDo, Refused
-from .params import check_conf, open_cluster
+from .params import check_conf, open_cluster, open_kkp
 
 log = logging.getLogger(__name__)
 MIGRATION_DAG = {"canal": "kkp_cni_cilium_to_canal", "cilium": "kkp_cni_canal_to_cilium"}   # by target CNI
@@ -53,6 +53,16 @@ def _ctx():
     return get_current_context()
 
 
+def run_name() -> str:
+    """How the per-cluster lock names this run."""
+    ti = _ctx()["ti"]
+    return f"{ti.dag_id}/{ti.run_id}"
+
+
+def take_lock(kkp, params: dict) -> dict:
+    return lock.acquire(kkp, run_name(), params.get("take_over_lock_from") or "")
+
+
 def _pull(task_id: str):
     return _ctx()["ti"].xcom_pull(task_ids=task_id)
 
@@ -65,13 +75,15 @@ def _cluster_conf(params: dict) -> dict:
 
 
 def proxy_rollback(params: dict, mode: str) -> dict:
-    return {"dag_id": "kkp_proxy_mode", "conf": {**_cluster_conf(params), "proxy_mode": mode}}
+    return {"dag_id": "kkp_proxy_mode", "conf": {**_cluster_conf(params), "proxy_mode": mode,
+                                                 "take_over_lock_from": run_name()}}
 
 
 def rollback_for(params: dict, original: dict) -> dict:
     """The DAG and conf that take the cluster back to where preflight found it."""
     back = original["cni_type"]
-    return {"dag_id": MIGRATION_DAG[back], "conf": {**_cluster_conf(params), VERSION_PARAM[back]: original["cni_version"]}}
+    return {"dag_id": MIGRATION_DAG[back], "conf": {**_cluster_conf(params), VERSION_PARAM[back]: original["cni_version"],
+                                                    "take_over_lock_from": run_name()}}
 
 
 @step
@@ -87,6 +99,7 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
+    pre["lock"] = take_lock(kkp, params)
     pre["rollback"] = rollback_for(params, pre["original"])
     pre["markdown"] = report.switch_gate(pre, pre["rollback"])
     return pre
@@ -95,7 +108,7 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
 @step
 def switch_cni(target: str) -> dict:
     params = _ctx()["params"]
-    kkp, _ = open_cluster(params)
+    kkp = open_kkp(params)
     return steps.switch_cni(kkp, target, params[VERSION_PARAM[target]])
 
 
@@ -104,12 +117,13 @@ def preflight_proxy_mode(allowed: tuple[str, ...]) -> dict:
     ctx = _ctx()
     params = ctx["params"]
     check_conf(params, allowed)
-    kkp, _ = open_cluster(params)
+    kkp = open_kkp(params)
     try:
         pre = steps.preflight_proxy_mode(kkp, params["proxy_mode"])
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
+    pre["lock"] = take_lock(kkp, params)
     pre["rollback"] = proxy_rollback(params, pre["original"]["proxy_mode"])
     return pre
 
@@ -117,7 +131,7 @@ def preflight_proxy_mode(allowed: tuple[str, ...]) -> dict:
 @step
 def plan_proxy_mode(mode_param: str) -> dict:
     params = _ctx()["params"]
-    kkp, _ = open_cluster(params)
+    kkp = open_kkp(params)
     info = kkp.get_cluster()
     mode = params[mode_param]
     pre = {"cluster": steps.cluster_summary(info), "target": {"proxy_mode": mode},
@@ -129,7 +143,7 @@ def plan_proxy_mode(mode_param: str) -> dict:
 @step
 def set_proxy_mode(mode_param: str) -> dict:
     params = _ctx()["params"]
-    kkp, _ = open_cluster(params)
+    kkp = open_kkp(params)
     return steps.set_proxy_mode(kkp, params[mode_param])
 
 
@@ -241,6 +255,16 @@ def _answer(task_id: str) -> dict | None:
             "at": str(ans.get("responded_at", "")), "params": ans.get("params_input") or {}}
 
 
+def _settle_lock(params: dict, held: dict, keep: bool) -> str:
+    """Release the cluster's lock, unless the run stopped half-way: then it stays with this run."""
+    taken = f" (taken over from {held['took_over_from']})" if held.get("took_over_from") else ""
+    if keep:
+        return (f"This run keeps the lock of cluster {params['cluster_id']}{taken}: the cluster is half-way. The "
+                f"rollback conf above takes it over (take_over_lock_from={run_name()!r}).")
+    lock.release(open_kkp(params), run_name())
+    return f"Released the lock of cluster {params['cluster_id']}{taken}."
+
+
 def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_task_ids: list[str],
                verify_task_id: str, stop_option: str) -> dict:
     """The run's last task: what changed, who approved what and when, how long each step took,
@@ -278,8 +302,11 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
         timings.append([task_id, states[task_id], "" if secs is None else f"{secs:.1f}s"])
     sections.append(("Steps", report.table(["task", "state", "took"], timings)))
     rollback = pre.get("rollback") if pre else None
-    if rollback and switched and outcome != "completed and verified":
+    half_way = switched and outcome != "completed and verified"
+    if rollback and half_way:
         sections.append(("Rollback", report.conf_block(rollback["dag_id"], rollback["conf"])))
+    if pre and pre.get("lock"):
+        sections.append(("Lock", _settle_lock(params, pre["lock"], keep=half_way)))
     md = report.run_report(f"{title}: cluster {params['cluster_id']}", outcome, sections)
     log.info("\n%s", md)
     result = {"outcome": outcome, "markdown": md, "approvals": approvals, "failed": failed, "errors": errors,

@@ -1,0 +1,66 @@
+"""A per-cluster migration lock, held on the KKP Cluster object itself.
+
+An annotation names the run that holds it, so no two runs, from any DAG, manual or scheduled,
+act on one cluster at once, whichever Airflow started them. It is taken in the preflight and
+released by the run's report, except when the run stopped half-way: then it stays with that run
+until a later run takes it over, explicitly and in its log (`take_over_lock_from`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from .errors import BadInput, MigrationError
+from .kkp import KkpAccess
+
+LOCK = "kkp-cni-migration.kubermatic.io/lock"
+log = logging.getLogger(__name__)
+
+
+class Locked(BadInput):
+    """Another run holds the cluster."""
+
+
+def holder(annotations: dict) -> dict | None:
+    raw = (annotations or {}).get(LOCK)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"run": raw, "since": "?"}
+
+
+def acquire(kkp: KkpAccess, run: str, take_over_from: str = "") -> dict:
+    """Take the lock for `run` (again, if it already holds it); refuse if another run holds it,
+    unless that run is named in `take_over_from`."""
+    current = holder(kkp.get_cluster().annotations)
+    if current and current["run"] != run:
+        if current["run"] != take_over_from:
+            raise Locked(f"Cluster {kkp.cluster_id} is held by run {current['run']} (since {current['since']}); wait "
+                         "for it to finish, or, if that run is gone for good, trigger again with "
+                         f"take_over_lock_from={current['run']!r}.")
+        log.warning("taking over the lock of cluster %s from run %s, as take_over_lock_from asks", kkp.cluster_id,
+                    current["run"])
+    if current and current["run"] == run:
+        return current
+    mine = {"run": run, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    kkp.update_cluster(annotations={LOCK: json.dumps(mine, sort_keys=True)})
+    now = holder(kkp.get_cluster().annotations)
+    if not now or now["run"] != run:      # another run wrote in between: it wins
+        raise Locked(f"Cluster {kkp.cluster_id} was locked by run {now and now['run']} at the same moment; try "
+                     "again when that run has finished.")
+    return {**mine, "took_over_from": current["run"] if current else None}
+
+
+def release(kkp: KkpAccess, run: str) -> bool:
+    """Release the lock if `run` holds it; True when released."""
+    current = holder(kkp.get_cluster().annotations)
+    if not current or current["run"] != run:
+        return False
+    kkp.update_cluster(annotations={LOCK: None})
+    if holder(kkp.get_cluster().annotations):
+        raise MigrationError(f"Cluster {kkp.cluster_id}: the lock annotation {LOCK} could not be removed.")
+    return True
