@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import Param, dag
 
 from kkp_migration import versions
@@ -51,14 +49,10 @@ the switch, its report gives the conf of `kkp_cni_cilium_to_canal` that takes th
 
 @dag(
     dag_id="kkp_cni_canal_to_cilium",
-    schedule=None,
-    catchup=False,
     params=PARAMS,
     doc_md=DOC,
     tags=["kkp", "cni-migration", "canal-to-cilium"],
-    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    max_active_runs=16,
-    render_template_as_native_obj=True,
+    **groups.DAG_DEFAULTS,
 )
 def kkp_cni_canal_to_cilium():
     (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from airflow.sdk import Param, dag
 
 from kkp_migration.airflow import groups
@@ -35,14 +33,10 @@ Konnectivity; a cluster already in the requested mode ends the run as a no-op.
 
 @dag(
     dag_id="kkp_proxy_mode",
-    schedule=None,
-    catchup=False,
     params=PARAMS,
     doc_md=DOC,
     tags=["kkp", "cni-migration", "kube-proxy"],
-    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20)},
-    max_active_runs=16,
-    render_template_as_native_obj=True,
+    **groups.DAG_DEFAULTS,
 )
 def kkp_proxy_mode():
     (

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 
-from lab.apiserver.store import Event, now_iso
+from lab.apiserver.store import now_iso
 
-from .ownership import condition, controller_ref, owned, owner_key, scaled_count, template_hash
+from .ownership import OwnerController, condition, controller_ref, owned, scaled_count, template_hash
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -26,28 +26,13 @@ def _revision(obj: dict) -> int:
     return int((obj["metadata"].get("annotations") or {}).get(REVISION, "0"))
 
 
-class Deployments:
+class Deployments(OwnerController):
+    kind, group, plural = "Deployment", "apps", "deployments"
+    child_group, child_plural = "apps", "replicasets"
+
     def __init__(self, kube):
-        self.kube = kube
-        self.store = kube.store
-        self.rt = kube.rt("apps", "deployments")
+        super().__init__(kube)
         self.rs_rt = kube.rt("apps", "replicasets")
-        self.queue = kube.queue("deployment", self.reconcile)
-
-    def start(self) -> None:
-        for d in self.store.items(self.rt):
-            self.queue.add((d["metadata"]["namespace"], d["metadata"]["name"]))
-        self.store.listen("apps", "deployments", self._on_deployment)
-        self.store.listen("apps", "replicasets", self._on_rs)
-
-    def _on_deployment(self, event: Event) -> None:
-        if event.type != "DELETED":
-            self.queue.add((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
-
-    def _on_rs(self, event: Event) -> None:
-        key = owner_key(event.obj, "Deployment")
-        if key:
-            self.queue.add(key)
 
     def reconcile(self, key) -> None:
         d = self.store.try_get(self.rt, *key)

@@ -3,33 +3,18 @@
 from __future__ import annotations
 
 from lab.apiserver.disruption import pod_ready
-from lab.apiserver.store import Event, now_iso
+from lab.apiserver.store import now_iso
 
-from .ownership import is_active, owned, owner_key, pod_from_template
+from .ownership import OwnerController, is_active, owned, pod_from_template
 
 
-class Jobs:
+class Jobs(OwnerController):
+    kind, group, plural = "Job", "batch", "jobs"
+    child_group, child_plural = "", "pods"
+
     def __init__(self, kube):
-        self.kube = kube
-        self.store = kube.store
-        self.rt = kube.rt("batch", "jobs")
+        super().__init__(kube)
         self.pods_rt = kube.rt("", "pods")
-        self.queue = kube.queue("job", self.reconcile)
-
-    def start(self) -> None:
-        for job in self.store.items(self.rt):
-            self.queue.add((job["metadata"]["namespace"], job["metadata"]["name"]))
-        self.store.listen("batch", "jobs", self._on_job)
-        self.store.listen("", "pods", self._on_pod)
-
-    def _on_job(self, event: Event) -> None:
-        if event.type != "DELETED":
-            self.queue.add((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
-
-    def _on_pod(self, event: Event) -> None:
-        key = owner_key(event.obj, "Job")
-        if key:
-            self.queue.add(key)
 
     def reconcile(self, key) -> None:
         job = self.store.try_get(self.rt, *key)

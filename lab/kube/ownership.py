@@ -91,3 +91,35 @@ def condition(previous: list | None, type_: str, status: bool, reason: str, mess
             return {**old, "message": message}
     return {"type": type_, "status": value, "lastUpdateTime": now, "lastTransitionTime": now,
             "reason": reason, "message": message}
+
+
+class OwnerController:
+    """A controller of one kind that owns objects of another: it reconciles an owner when the owner
+    changes and when one of its children does (the ReplicaSet, Deployment, StatefulSet and Job
+    controllers). Subclasses name the two resources and write `reconcile(key)`."""
+
+    kind = group = plural = child_group = child_plural = ""
+
+    def __init__(self, kube):
+        self.kube = kube
+        self.store = kube.store
+        self.rt = kube.rt(self.group, self.plural)
+        self.queue = kube.queue(self.kind.lower(), self.reconcile)
+
+    def start(self) -> None:
+        for obj in self.store.items(self.rt):
+            self.queue.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+        self.store.listen(self.group, self.plural, self._on_owner)
+        self.store.listen(self.child_group, self.child_plural, self._on_child)
+
+    def _on_owner(self, event) -> None:
+        if event.type != "DELETED":
+            self.queue.add((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
+
+    def _on_child(self, event) -> None:
+        key = owner_key(event.obj, self.kind)
+        if key:
+            self.queue.add(key)
+
+    def reconcile(self, key) -> None:
+        raise NotImplementedError

@@ -6,9 +6,8 @@ A pod counts once Ready as available (minReadySeconds is not simulated).
 from __future__ import annotations
 
 from lab.apiserver.disruption import pod_ready
-from lab.apiserver.store import Event
 
-from .ownership import is_active, owned, owner_key, pod_from_template
+from .ownership import OwnerController, is_active, owned, pod_from_template
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
@@ -20,28 +19,13 @@ def _scale_down_order(pods: list[dict]) -> list[dict]:
                                                _PHASE_RANK.get((p.get("status") or {}).get("phase"), 0), pod_ready(p)))
 
 
-class ReplicaSets:
+class ReplicaSets(OwnerController):
+    kind, group, plural = "ReplicaSet", "apps", "replicasets"
+    child_group, child_plural = "", "pods"
+
     def __init__(self, kube):
-        self.kube = kube
-        self.store = kube.store
-        self.rt = kube.rt("apps", "replicasets")
+        super().__init__(kube)
         self.pods_rt = kube.rt("", "pods")
-        self.queue = kube.queue("replicaset", self.reconcile)
-
-    def start(self) -> None:
-        for rs in self.store.items(self.rt):
-            self.queue.add((rs["metadata"]["namespace"], rs["metadata"]["name"]))
-        self.store.listen("apps", "replicasets", self._on_rs)
-        self.store.listen("", "pods", self._on_pod)
-
-    def _on_rs(self, event: Event) -> None:
-        if event.type != "DELETED":
-            self.queue.add((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
-
-    def _on_pod(self, event: Event) -> None:
-        key = owner_key(event.obj, "ReplicaSet")
-        if key:
-            self.queue.add(key)
 
     def reconcile(self, key) -> None:
         rs = self.store.try_get(self.rt, *key)

@@ -7,9 +7,8 @@ them at once. Scale-down and RollingUpdate go from the highest ordinal, one pod 
 from __future__ import annotations
 
 from lab.apiserver.disruption import pod_ready
-from lab.apiserver.store import Event
 
-from .ownership import is_active, owned, owner_key, pod_from_template, template_hash
+from .ownership import OwnerController, is_active, owned, pod_from_template, template_hash
 
 REVISION_LABEL = "controller-revision-hash"
 
@@ -19,28 +18,13 @@ def _ordinal(sts_name: str, pod: dict) -> int | None:
     return int(suffix) if pod["metadata"]["name"].startswith(sts_name + "-") and suffix.isdigit() else None
 
 
-class StatefulSets:
+class StatefulSets(OwnerController):
+    kind, group, plural = "StatefulSet", "apps", "statefulsets"
+    child_group, child_plural = "", "pods"
+
     def __init__(self, kube):
-        self.kube = kube
-        self.store = kube.store
-        self.rt = kube.rt("apps", "statefulsets")
+        super().__init__(kube)
         self.pods_rt = kube.rt("", "pods")
-        self.queue = kube.queue("statefulset", self.reconcile)
-
-    def start(self) -> None:
-        for sts in self.store.items(self.rt):
-            self.queue.add((sts["metadata"]["namespace"], sts["metadata"]["name"]))
-        self.store.listen("apps", "statefulsets", self._on_sts)
-        self.store.listen("", "pods", self._on_pod)
-
-    def _on_sts(self, event: Event) -> None:
-        if event.type != "DELETED":
-            self.queue.add((event.obj["metadata"]["namespace"], event.obj["metadata"]["name"]))
-
-    def _on_pod(self, event: Event) -> None:
-        key = owner_key(event.obj, "StatefulSet")
-        if key:
-            self.queue.add(key)
 
     def reconcile(self, key) -> None:
         sts = self.store.try_get(self.rt, *key)

@@ -7,6 +7,8 @@ parsing cheap.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, TaskGroup, TriggerRule, task
 
@@ -14,6 +16,15 @@ from .gates import STOP, MigrationGate
 from .sensors import ClusterWaitSensor
 
 CNI = {"canal": "Canal", "cilium": "Cilium"}
+# What every migration DAG shares: triggered per cluster, owned by the platform team, retried on
+# transient failures (errors a person must fix fail at once), many clusters in parallel.
+DAG_DEFAULTS = dict(
+    schedule=None,
+    catchup=False,
+    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    max_active_runs=16,
+    render_template_as_native_obj=True,
+)
 PREFLIGHT = "preflight"
 SWITCH = "step_1_2_switch_cni"
 
