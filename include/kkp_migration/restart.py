@@ -9,6 +9,7 @@ manifest instead of being lost.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,6 +39,16 @@ def fresh_manifest(pod: dict) -> dict:
                            if not k.startswith("cni.projectcalico.org/")}
     new["spec"].pop("nodeName", None)
     return new
+
+
+def interleaved(keys: list[str], owners: dict[str, str]) -> list[str]:
+    """The pods in an order that takes one from each workload in turn (popped from the end), so
+    consecutive evictions draw on different disruption budgets instead of exhausting one."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(owners.get(key, key), []).append(key)
+    rounds = itertools.zip_longest(*groups.values())
+    return [key for batch in rounds for key in batch if key is not None][::-1]
 
 
 class Restarter:
@@ -98,7 +109,7 @@ class Restarter:
         from .usercluster import RestartResult
         result = RestartResult()
         self.unready = set(plan.unready)     # only these are worth a look when a budget refuses them
-        todo = list(plan.to_restart)
+        todo = interleaved(plan.to_restart, plan.owners)
         total = len(todo)
         deadline = time.monotonic() + self.pdb_wait_seconds
         waiting: dict[str, tuple[float, str]] = {}     # key -> (next try, last PDB message)

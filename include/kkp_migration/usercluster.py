@@ -44,12 +44,13 @@ class RestartPlan:
     finished: int = 0
     uids: dict[str, str] = field(default_factory=dict)          # ns/name -> uid, so a successor is spared
     unready: list[str] = field(default_factory=list)             # ns/name of planned pods not Ready now
+    owners: dict[str, str] = field(default_factory=dict)        # ns/name -> its controller's uid
 
     def as_dict(self) -> dict:
         return {"target_cni": self.target_cni, "to_restart": self.to_restart,
                 "without_controller": self.without_controller, "already_managed": self.already_managed,
                 "host_network": self.host_network, "finished": self.finished, "uids": self.uids,
-                "unready": self.unready}
+                "unready": self.unready, "owners": self.owners}
 
 
 @dataclass
@@ -133,7 +134,10 @@ class UserCluster:
                 plan.already_managed += 1
             else:
                 key = pod_key(pod)
-                (plan.to_restart if controller_of(pod) else plan.without_controller).append(key)
+                owner = controller_of(pod)
+                (plan.to_restart if owner else plan.without_controller).append(key)
+                if owner:
+                    plan.owners[key] = owner["uid"]
                 plan.uids[key] = pod["metadata"]["uid"]
                 if not conditions.pod_ready(pod):
                     plan.unready.append(key)

@@ -173,8 +173,8 @@ def plan_pod_restart(target: str, old_cni: str, old_removed_later: bool) -> dict
     _, user = open_cluster(params)
     plan = steps.plan_restart(user, target)
     plan["markdown"] = report.restart_gate(plan, params["cluster_id"], target, old_cni, old_removed_later)
-    plan.pop("uids")
-    plan.pop("unready")
+    for internal in ("uids", "unready", "owners"):
+        plan.pop(internal)
     return plan
 
 
