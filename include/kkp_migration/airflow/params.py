@@ -11,8 +11,8 @@ import re
 from airflow.sdk import Param
 
 from ..errors import BadInput
+from ..ids import ID_PATTERN
 
-CLUSTER_ID = r"^[a-z0-9]{5,63}$"
 RUNBOOK = "https://docs.kubermatic.com/kubermatic/main/tutorials-howtos/networking/cni-migration/"
 
 
@@ -62,11 +62,11 @@ def check_conf(params: dict, allowed: tuple[str, ...]) -> None:
     if unknown:
         raise BadInput(f"Unknown parameter(s) {', '.join(unknown)}; this DAG takes {', '.join(sorted(allowed))}.")
     cluster_id = params.get("cluster_id") or ""
-    if not re.match(CLUSTER_ID, cluster_id):
+    if not re.match(ID_PATTERN, cluster_id):
         raise BadInput(f"cluster_id {cluster_id!r} is not a KKP cluster ID (lowercase letters and digits, e.g. "
                        "x9k2mp7qzt); copy it from the cluster's page in KKP.")
     project_id = params.get("project_id") or ""
-    if project_id and not re.match(CLUSTER_ID, project_id):
+    if project_id and not re.match(ID_PATTERN, project_id):
         raise BadInput(f"project_id {project_id!r} is not a KKP project ID (lowercase letters and digits).")
     if params.get("access") not in ("seed", "api"):
         raise BadInput(f"access must be seed or api, not {params.get('access')!r}.")
