@@ -14,7 +14,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .errors import MigrationError, TransientError
+from .errors import MigrationError, NeedsAttention, TransientError
 from .retry import retry_transient
 
 _TRANSIENT = {0, 429, 500, 502, 503, 504}
@@ -29,8 +29,13 @@ class KubeApiError(MigrationError):
         self.reason = reason
 
 
-class NotFound(KubeApiError):
-    pass
+class NotFound(KubeApiError, NeedsAttention):
+    """404. Steps catch it where absence is an answer; one that escapes a step means the object or
+    API the step needs is missing, which retrying cannot fix."""
+
+
+class AccessDenied(KubeApiError, NeedsAttention):
+    """401 or 403: credentials or permissions a person must fix; retrying cannot help."""
 
 
 class TransientKubeError(TransientError):
@@ -98,10 +103,14 @@ class Kube:
             if exc.status in _TRANSIENT:
                 raise TransientKubeError(text, exc.status, message) from None
             if exc.status == 401:
-                raise KubeApiError(f"The credentials for {self.what} were refused (401 Unauthorized); "
+                raise AccessDenied(f"The credentials for {self.what} were refused (401 Unauthorized); "
                                    "renew the token in the connection or kubeconfig.", 401, reason) from None
+            if exc.status == 403:
+                raise AccessDenied(f"{text.rstrip('.')}; grant the credentials for {self.what} that permission, "
+                                   "or use its admin kubeconfig.", 403, reason) from None
             if exc.status == 404:
-                raise NotFound(text, 404, reason) from None
+                raise NotFound(f"{text.rstrip('.')}; check that {self.what} is the cluster meant and is fully set up.",
+                               404, reason) from None
             raise KubeApiError(text, exc.status, reason) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientKubeError(f"{self.what} at {self.server} unreachable: {type(exc).__name__}", 0) from None

@@ -18,6 +18,7 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .conditions import Progress
+from .errors import MigrationError
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 300
@@ -54,16 +55,28 @@ class Cache:
 
 
 async def _get(api, path: str, query: dict, timeout: float):
+    """GET with the body left unread; an error answer raises ApiException (the client does that
+    only for preloaded bodies, and a Status read as a list or an event would pass for data)."""
     params = [(k, v) for k, v in query.items() if v is not None]
-    return await api.call_api(path, "GET", query_params=params, header_params={"Accept": "application/json"},
+    resp = await api.call_api(path, "GET", query_params=params, header_params={"Accept": "application/json"},
                               auth_settings=["BearerToken"], _preload_content=False,
                               _request_timeout=aiohttp.ClientTimeout(total=None, sock_connect=10,
                                                                      sock_read=timeout))
+    if resp.status >= 300:
+        async with resp:
+            text = await resp.text()
+        try:
+            message = json.loads(text).get("message") or text
+        except ValueError:
+            message = text
+        raise ApiException(status=resp.status, reason=message[:300])
+    return resp
 
 
 async def _list(api, cache: Cache) -> str:
-    """Fill the cache from a paginated list; returns the resourceVersion to watch from."""
-    cache.objects.clear()
+    """Fill the cache from a paginated list; returns the resourceVersion to watch from. The pages
+    land in a fresh cache, swapped in whole: a list cut short must not pass for the full set."""
+    fresh = Cache(cache.spec)
     token, rv = None, "0"
     while True:
         try:
@@ -72,14 +85,16 @@ async def _list(api, cache: Cache) -> str:
                 "labelSelector": cache.spec.label_selector}, 30)
         except ApiException as exc:
             if exc.status == 404 and cache.spec.optional:
+                cache.objects = {}
                 return ""
             raise
         body = json.loads(await resp.read())
         for item in body.get("items") or []:
-            cache.apply("ADDED", item)
+            fresh.apply("ADDED", item)
         rv = body["metadata"].get("resourceVersion", rv)
         token = body["metadata"].get("continue")
         if not token:
+            cache.objects = fresh.objects
             return rv
 
 
@@ -116,7 +131,8 @@ async def _follow(api, cache: Cache, changed: asyncio.Event) -> None:
             raise
         except ApiException as exc:
             if exc.status not in (410, 404, 429, 500, 502, 503, 504, 0):
-                raise
+                raise MigrationError(f"Watching {cache.spec.path} answered {exc.status}: {exc.reason}; fix the "
+                                     "credentials or permissions KKP's admin kubeconfig carries.") from None
             log.info("watch on %s ended (%s); listing again", cache.spec.path, exc.status)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             log.info("watch on %s dropped (%s); listing again", cache.spec.path, type(exc).__name__)
@@ -130,6 +146,8 @@ async def wait_for(api, watched: list[Watched], judge: Callable[[list[Cache]], P
     caches = [Cache(w) for w in watched]
     changed = asyncio.Event()
     tasks = [asyncio.create_task(_follow(api, c, changed)) for c in caches]
+    for t in tasks:
+        t.add_done_callback(lambda _: changed.set())      # a watch that gave up ends the wait at once
     deadline = time.monotonic() + timeout
     verdict = Progress(False, "nothing observed yet")
     try:

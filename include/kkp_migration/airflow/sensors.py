@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from .triggers import ClusterWaitTrigger
 
@@ -46,6 +46,8 @@ class ClusterWaitSensor(BaseSensorOperator):
         if event.get("error"):
             message = f"Cluster {cluster}: waiting for {self.wait} failed: {event['error']}"
             context["ti"].xcom_push(key="error", value=message)
+            if event.get("permanent"):      # credentials, permissions, a missing cluster: no retry helps
+                raise AirflowFailException(message)
             raise RuntimeError(message)
         if not event.get("done"):
             message = (f"Cluster {cluster}: {self.wait} did not happen within "

@@ -313,7 +313,7 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
               "rollback": rollback if switched else None}
     ti.xcom_push(key="report", value=result)
     if failed or (stopped and switched):
-        raise AirflowFailException(f"Cluster {params['cluster_id']}: {outcome}." + (
+        raise AirflowFailException(f"Cluster {params['cluster_id']}: {outcome.rstrip('.')}." + (
             f" To go back, trigger {rollback['dag_id']} with {json.dumps(rollback['conf'])}."
             if rollback and switched else ""))
     return result

@@ -52,7 +52,9 @@ class ClusterWaitTrigger(BaseTrigger):
             verdict = await wait_on_cluster(kubeconfig, self.wait, self.wait_args,
                                             max(0.0, self.deadline - time.time()), progress)
         except Exception as exc:  # the task, not the triggerer, decides what an error means
+            from ..errors import BadInput, NeedsAttention
             yield TriggerEvent({"done": False, "error": f"{type(exc).__name__}: {exc}",
+                                "permanent": isinstance(exc, (BadInput, NeedsAttention)),
                                 "waited": time.time() - started})
             return
         yield TriggerEvent({"done": verdict.done, "detail": verdict.detail, "waited": time.time() - started,
