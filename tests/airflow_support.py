@@ -100,6 +100,15 @@ class Approver(threading.Thread):
         self.join(timeout=10)
 
 
+def run_conf(user, access: str = "seed", **extra) -> dict:
+    """A migration DAG's conf for a lab cluster: its id, the access path (with the project for the
+    KKP API), no machine roll unless asked for, and `extra`."""
+    conf = {"cluster_id": user.id, "access": access, "restart_machine_deployments": False, **extra}
+    if access == "api":
+        conf["project_id"] = user.project_id
+    return conf
+
+
 def run_dag(dag_id: str, conf: dict, decide: Decide = approve_all, timeout: float = 600):
     """Run one DAG with dag.test() and return (dag run state, {task_id: state}, approver answers)."""
     from airflow.dag_processing.dagbag import DagBag

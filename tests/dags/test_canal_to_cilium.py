@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.airflow_support import all_xcom_text, run_dag, xcom
+from tests.airflow_support import all_xcom_text, run_conf, run_dag, xcom
 
 
 def include_bare_pods(task_id, subject, body, options):
@@ -15,20 +15,13 @@ from tests.lab_state import cni_state
 DAG = "kkp_cni_canal_to_cilium"
 
 
-def _conf(user, access: str, **extra) -> dict:
-    conf = {"cluster_id": user.id, "access": access, "restart_machine_deployments": False, **extra}
-    if access == "api":
-        conf["project_id"] = user.project_id
-    return conf
-
-
 @pytest.mark.parametrize("access", ["seed", "api"])
 def test_migrates_a_canal_cluster_and_loses_nothing(airflow_db, lab_connections, access, capfd):
     user = lab_connections.clusters["webshop-canal-iptables"]
     before = cni_state(lab_connections.lab, user)
     assert before.cluster_cni == "canal" and before.bare_pods
 
-    state, tasks, answers, run_id = run_dag(DAG, _conf(user, access), include_bare_pods)
+    state, tasks, answers, run_id = run_dag(DAG, run_conf(user, access), include_bare_pods)
 
     after = cni_state(lab_connections.lab, user)
     assert state == "success", tasks
@@ -57,7 +50,7 @@ def test_the_runbooks_starting_point_with_proxy_mode_and_machine_restart(airflow
     before = cni_state(lab, user)
     nodes_before = lab.call(lambda: {n["metadata"]["name"] for n in user.store.items(user.store.rtype("", "nodes"))})
 
-    conf = {**_conf(user, "seed"), "proxy_mode_after": "iptables", "restart_machine_deployments": True}
+    conf = {**run_conf(user, "seed"), "proxy_mode_after": "iptables", "restart_machine_deployments": True}
     state, tasks, answers, run_id = run_dag(DAG, conf, include_bare_pods)
 
     after = cni_state(lab, user, canal_version="v3.30")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.airflow_support import run_dag, xcom
+from tests.airflow_support import run_conf, run_dag, xcom
 from tests.dags.test_canal_to_cilium import include_bare_pods
 from tests.lab_state import client_writes, cni_state
 
@@ -23,20 +23,14 @@ def cilium_iptables(lab_connections):
     return user
 
 
-def conf(user, access: str, **extra) -> dict:
-    out = {"cluster_id": user.id, "access": access, "restart_machine_deployments": False, **extra}
-    if access == "api":
-        out["project_id"] = user.project_id
-    return out
-
-
 @pytest.mark.parametrize("access", ["seed", "api"])
 def test_round_trip_cilium_canal_cilium_keeps_every_workload(airflow_db, lab_connections, cilium_iptables, access):
     lab = lab_connections.lab
     before = cni_state(lab, cilium_iptables)
     assert before.cluster_cni == "cilium" and before.unmanaged_pods == []
 
-    state, tasks, answers, run_id = run_dag("kkp_cni_cilium_to_canal", conf(cilium_iptables, access, canal_version="v3.31"),
+    state, tasks, answers, run_id = run_dag("kkp_cni_cilium_to_canal",
+                                            run_conf(cilium_iptables, access, canal_version="v3.31"),
                                             include_bare_pods)
     on_canal = cni_state(lab, cilium_iptables, canal_version="v3.31")
     assert state == "success", tasks
@@ -50,7 +44,7 @@ def test_round_trip_cilium_canal_cilium_keeps_every_workload(airflow_db, lab_con
     assert removed["deleted"][0] == "ApplicationInstallation cilium"
     assert lab.call(lambda: [t.key for t in cilium_iptables.store.served() if t.group == "cilium.io"]) == []
 
-    state, tasks, _, _ = run_dag("kkp_cni_canal_to_cilium", conf(cilium_iptables, access), include_bare_pods)
+    state, tasks, _, _ = run_dag("kkp_cni_canal_to_cilium", run_conf(cilium_iptables, access), include_bare_pods)
     back = cni_state(lab, cilium_iptables, canal_version="v3.31")
     assert state == "success", tasks
     assert back.cluster_cni == "cilium" and back.cilium_ready and back.unmanaged_pods == []
@@ -63,7 +57,7 @@ def test_ebpf_cluster_is_refused_before_any_change(airflow_db, lab_connections):
     user = lab_connections.clusters["analytics-cilium-ebpf"]
     writes = client_writes(lab_connections.lab, lab_connections.kkp)
 
-    state, tasks, answers, run_id = run_dag("kkp_cni_cilium_to_canal", conf(user, "seed"))
+    state, tasks, answers, run_id = run_dag("kkp_cni_cilium_to_canal", run_conf(user, "seed"))
 
     assert state == "failed" and answers == []
     assert "kube-proxy mode ebpf" in xcom("kkp_cni_cilium_to_canal", run_id, "preflight", key="error")

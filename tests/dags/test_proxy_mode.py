@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.airflow_support import run_dag, xcom
+from tests.airflow_support import run_conf, run_dag, xcom
 from tests.lab_state import client_writes, cni_state
 
 DAG = "kkp_proxy_mode"
@@ -21,13 +21,6 @@ def add_cluster(kkp_lab, name: str, cni: str, version: str, mode: str, konnectiv
     return user
 
 
-def conf(user, mode: str, access: str = "seed") -> dict:
-    out = {"cluster_id": user.id, "access": access, "proxy_mode": mode, "restart_machine_deployments": False}
-    if access == "api":
-        out["project_id"] = user.project_id
-    return out
-
-
 def cilium_pods(lab, user) -> set[str]:
     def names():
         store = user.api.store
@@ -42,7 +35,7 @@ def test_ipvs_iptables_ebpf_iptables(airflow_db, lab_connections, access):
     user = add_cluster(lab_connections, "proxy-cilium-ipvs", "cilium", "1.19.4", "ipvs")
     workloads = cni_state(lab, user).workloads()
 
-    state, tasks, _, run_id = run_dag(DAG, conf(user, "iptables", access))
+    state, tasks, _, run_id = run_dag(DAG, run_conf(user, access, proxy_mode="iptables"))
     after = cni_state(lab, user)
     assert state == "success", tasks
     assert after.proxy_mode == "iptables" and after.proxy_configmap_mode == "iptables"
@@ -50,14 +43,14 @@ def test_ipvs_iptables_ebpf_iptables(airflow_db, lab_connections, access):
     assert tasks["step_1_3_change_proxy_mode.wait_kube_proxy_rolled"] == "success"
 
     agents = cilium_pods(lab, user)
-    state, tasks, _, _ = run_dag(DAG, conf(user, "ebpf", access))
+    state, tasks, _, _ = run_dag(DAG, run_conf(user, access, proxy_mode="ebpf"))
     after = cni_state(lab, user)
     assert state == "success", tasks
     assert after.proxy_mode == "ebpf" and after.proxy_configmap_mode is None, "kube-proxy must be gone"
     assert not agents & cilium_pods(lab, user), "every Cilium pod must have been redeployed"
     assert tasks["step_1_3_change_proxy_mode.wait_kube_proxy_configmap"] == "skipped"
 
-    state, tasks, _, run_id = run_dag(DAG, conf(user, "iptables", access))
+    state, tasks, _, run_id = run_dag(DAG, run_conf(user, access, proxy_mode="iptables"))
     after = cni_state(lab, user)
     assert state == "success", tasks
     assert after.proxy_mode == "iptables" and after.proxy_configmap_mode == "iptables"
@@ -75,7 +68,7 @@ def test_ebpf_is_refused_before_any_change(airflow_db, lab_connections, name, cn
     user = add_cluster(lab_connections, name, cni, version, mode, konnectivity)
     writes = client_writes(lab_connections.lab, lab_connections.kkp)
 
-    state, tasks, answers, run_id = run_dag(DAG, conf(user, "ebpf"))
+    state, tasks, answers, run_id = run_dag(DAG, run_conf(user, proxy_mode="ebpf"))
 
     assert state == "failed" and answers == []
     assert says in xcom(DAG, run_id, "preflight", key="error")
@@ -85,6 +78,6 @@ def test_ebpf_is_refused_before_any_change(airflow_db, lab_connections, name, cn
 
 def test_same_mode_is_a_no_op(airflow_db, lab_connections):
     user = lab_connections.clusters["webshop-canal-iptables"]
-    state, tasks, answers, run_id = run_dag(DAG, conf(user, "iptables"))
+    state, tasks, answers, run_id = run_dag(DAG, run_conf(user, proxy_mode="iptables"))
     assert state == "success" and answers == [] and tasks["preflight"] == "skipped"
     assert "already runs kube-proxy mode iptables" in xcom(DAG, run_id, "preflight", key="noop")
