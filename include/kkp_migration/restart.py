@@ -158,7 +158,7 @@ class Restarter:
         return result
 
     def _evict_with_retry(self, key: str, uid: str | None) -> str:
-        return retry_transient(lambda: self._evict(key, uid), what=f"evicting pod {key}", attempts=5)
+        return retry_transient(lambda: self._evict(key, uid), what=f"evicting pod {key}")
 
     def _recreate(self, key: str, uid: str | None, result) -> None:
         """Delete a pod that nothing would re-create, then create it again from its manifest."""

@@ -13,9 +13,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def retry_transient(fn: Callable[[], T], *, what: str, attempts: int = 6, base: float = 0.2,
+def retry_transient(fn: Callable[[], T], *, what: str, attempts: int = 10, base: float = 0.2,
                     cap: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> T:
-    """Call `fn` until it stops raising TransientError, at most `attempts` times."""
+    """Call `fn` until it stops raising TransientError, at most `attempts` times (at most ~31 s of
+    sleep). Ten, because a migration makes thousands of calls: with a fifth of them failing, six
+    attempts lose about one call in 16,000 (a step retried by Airflow in most runs), ten one in 10
+    million."""
     for attempt in range(1, attempts + 1):
         try:
             return fn()
