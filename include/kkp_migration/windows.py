@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from .errors import BadInput
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CRON_DAY = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _DAY_NAMES = {**{d: d for d in DAYS}, **{full: full[:3] for full in (
@@ -221,3 +223,38 @@ def _check_start(start: Any) -> tuple[int, int]:
         raise WindowError(f"start {start!r} is not a 24-hour time HH:MM such as \"02:00\".")
     return int(match.group(1)), int(match.group(2))
 
+
+
+def window_from_param(raw: Any, cluster_id: str) -> MaintenanceWindow | None:
+    """The run's `maintenance_window` param: None (act whenever approved) or a window spec."""
+    if raw in (None, "", {}):
+        return None
+    try:
+        return MaintenanceWindow.from_spec(raw)
+    except WindowError as exc:
+        raise BadInput(f"Cluster {cluster_id}: maintenance_window {exc.args[0].rstrip('.')}; fix it in the "
+                       "run's conf or the fleet plan.") from None
+
+
+@dataclass(frozen=True)
+class WindowVerdict:
+    """Whether `what` may start now; when not, the sentence that says so and when it may."""
+
+    open: bool
+    message: str = ""
+    next_opening: datetime | None = None
+    closes_at: datetime | None = None
+
+
+def verdict(window: MaintenanceWindow | None, at: datetime, cluster_id: str, what: str) -> WindowVerdict:
+    """May `what` start at `at`? Always with no window; otherwise only inside one."""
+    if window is None:
+        return WindowVerdict(True)
+    closes = window.closes_at(at)
+    if closes is not None:
+        return WindowVerdict(True, closes_at=closes)
+    following = window.next_opening(at)
+    local = following.start.astimezone(window.zone)
+    return WindowVerdict(False, f"Cluster {cluster_id}: {what} does not start, its maintenance window "
+                                f"({window.summary}) is closed at {at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+                                f"the next one opens {local:%Y-%m-%d %H:%M %Z}.", next_opening=following.start)

@@ -14,6 +14,7 @@ from airflow.sdk import Param, TaskGroup, TriggerRule, task
 
 from .gates import STOP, MigrationGate
 from .sensors import ClusterWaitSensor
+from .window import MaintenanceWindowSensor
 
 CNI = {"canal": "Canal", "cilium": "Cilium"}
 # What every migration DAG shares: triggered per cluster, owned by the platform team, retried on
@@ -29,6 +30,13 @@ PREFLIGHT = "preflight"
 SWITCH = "step_1_2_switch_cni"
 
 
+def in_window():
+    """The run's first task: outside its maintenance window the run waits or stops before preflight."""
+    return MaintenanceWindowSensor(task_id="maintenance_window",
+                                   doc_md="Waits for (or, with outside_window=stop, refuses outside) the run's "
+                                          "maintenance window before anything, even the lock, is taken.")
+
+
 def preflight(source: str, target: str, allowed: tuple[str, ...]):
     @task(task_id=PREFLIGHT, doc_md=f"**Preflight** (no change): the cluster exists, is healthy and runs "
                                     f"{CNI[source]}; records its CNI version, proxy mode and Konnectivity for "
@@ -36,13 +44,16 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]):
     def run():
         from kkp_migration.airflow import tasks
         return tasks.preflight(source, target, allowed)
-    return run()
+    checked = run()
+    in_window() >> checked
+    return checked
 
 
 def switch_cni(target: str, version_param: str) -> TaskGroup:
     """Runbook steps 1-2: label, switch spec.cniPlugin, wait until KKP deployed the new CNI."""
     with TaskGroup(SWITCH, tooltip=f"Steps 1-2: label the cluster and switch to {CNI[target]}") as group:
         gate = MigrationGate(task_id="approve_switch", proceed=f"Switch to {CNI[target]}", plan_task_id=PREFLIGHT,
+                             acts=f"the switch to {CNI[target]}",
                              subject="Switch cluster {{ params.cluster_id }} to " + CNI[target] + " {{ params."
                                      + version_param + " }}?")
 
@@ -70,6 +81,7 @@ def restart_pods(group_id: str, target: str, old_cni: str, old_removed_later: bo
 
         gate = MigrationGate(
             task_id="approve_pod_restart", proceed="Restart pods", plan_task_id=f"{group_id}.plan_pod_restart",
+            acts="the pod restart",
             subject="Restart the pods of cluster {{ params.cluster_id }} onto " + CNI[target] + "?",
             params={"include_without_controller": Param(
                 False, type="boolean", title="Include pods without a controller",
@@ -101,7 +113,7 @@ def remove_cni(group_id: str, cni: str) -> TaskGroup:
 
         gate = MigrationGate(
             task_id=f"approve_{cni}_removal", proceed=f"Delete {CNI[cni]} objects",
-            plan_task_id=f"{group_id}.plan_{cni}_removal",
+            plan_task_id=f"{group_id}.plan_{cni}_removal", acts=f"the removal of {CNI[cni]}",
             subject=f"Delete {CNI[cni]} from cluster " + "{{ params.cluster_id }}?",
             params={"keep_shared_crds": Param(
                 True, type="boolean", title="Keep shared CRDs",
@@ -132,7 +144,7 @@ def restart_machines(group_id: str) -> TaskGroup:
             return tasks.plan_machine_restart()
 
         gate = MigrationGate(task_id="approve_machine_restart", proceed="Restart machines",
-                             plan_task_id=f"{group_id}.plan_machine_restart",
+                             plan_task_id=f"{group_id}.plan_machine_restart", acts="the machine restart",
                              subject="Replace every machine of cluster {{ params.cluster_id }}?")
 
         @task(doc_md="KKP's restart of each machine deployment, once per run.")
@@ -187,7 +199,9 @@ def preflight_proxy_mode(allowed: tuple[str, ...]):
     def run():
         from kkp_migration.airflow import tasks
         return tasks.preflight_proxy_mode(allowed)
-    return run()
+    checked = run()
+    in_window() >> checked
+    return checked
 
 
 def change_proxy_mode(group_id: str, mode_param: str, optional: bool = False) -> TaskGroup:
@@ -205,7 +219,7 @@ def change_proxy_mode(group_id: str, mode_param: str, optional: bool = False) ->
             return tasks.plan_proxy_mode(mode_param)
 
         gate = MigrationGate(task_id="approve_proxy_mode", proceed="Change proxy mode",
-                             plan_task_id=f"{group_id}.plan_proxy_mode",
+                             plan_task_id=f"{group_id}.plan_proxy_mode", acts="the kube-proxy mode change",
                              subject="Change the kube-proxy mode of cluster {{ params.cluster_id }} to " + mode + "?")
 
         @task(doc_md="`unsafe-cni-migration: \"true\"` and `spec.clusterNetwork.proxyMode`, one update; a "

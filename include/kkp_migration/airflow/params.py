@@ -20,24 +20,39 @@ def cluster_params() -> dict[str, Param]:
     return {
         "cluster_id": Param("", type="string", title="Cluster ID",
                             description="The KKP cluster ID (metadata.name of the Cluster, e.g. x9k2mp7qzt), "
-                                        "not the human-readable name.", section="Cluster"),
-        "project_id": Param("", type="string", title="Project ID",
+                                        "not the human-readable name."),
+        "project_id": Param(None, type=["null", "string"], title="Project ID",
                             description="The cluster's KKP project. Required with access=api; checked with "
-                                        "access=seed when set.", section="Cluster"),
+                                        "access=seed when set."),
         "access": Param("seed", type="string", enum=["seed", "api"], title="Access path",
                         values_display={"seed": "Seed cluster (Cluster resource, connection kkp_seed)",
                                         "api": "KKP REST API v2 (connection kkp_api)"},
-                        description="How to reach KKP.", section="Cluster"),
+                        description="How to reach KKP: the seed's Cluster resource, or KKP's REST API (then "
+                                    "Project ID is required)."),
         "seed_conn_id": Param("kkp_seed", type="string", title="Seed connection",
                               description="Airflow connection (type kubernetes) to the seed cluster.",
                               section="Connections"),
         "api_conn_id": Param("kkp_api", type="string", title="KKP API connection",
                              description="Airflow connection (type http: host = KKP URL, password = token).",
                              section="Connections"),
-        "take_over_lock_from": Param("", type="string", title="Take over the lock of run",
+        "take_over_lock_from": Param(None, type=["null", "string"], title="Take over the lock of run",
                                      description="Only when a run that stopped half-way is gone for good: its "
                                                  "dag_id/run_id, as the refusal and its report name it. Logged.",
-                                     section="Cluster"),
+                                     section="Recovery"),
+        "maintenance_window": Param(None, type=["null", "object"], title="Maintenance window",
+                                    description='Act only inside this window, e.g. {"days": ["sat"], "start": "02:00", '
+                                                '"duration": "3h", "timezone": "Europe/Berlin"} or {"cron": '
+                                                '"0 2 * * 6", "duration": "3h", "timezone": "UTC"}. Empty: whenever '
+                                                'approved. The fleet sets it from the plan.', section="Schedule"),
+        "outside_window": Param("wait", type="string", enum=["wait", "stop"], title="Outside the window",
+                                values_display={"wait": "wait for the next window",
+                                                "stop": "stop the run with a message"},
+                                description="What a closed window means for the run's start and for a step "
+                                            "approved after the window closed.", section="Schedule"),
+        "fleet_approval": Param(None, type=["null", "object"], title="Fleet approval",
+                                description="Set by kkp_fleet_rollout: the approved fleet wave that stands for this "
+                                            "run's gates (checked against that fleet run). Leave empty.",
+                                section="Schedule"),
         "parallelism": Param(32, type="integer", minimum=1, maximum=256, title="Parallel evictions",
                              description="How many pods are evicted at once during restarts.", section="Tuning"),
         "pdb_wait_seconds": Param(600, type="integer", minimum=0, maximum=7200,

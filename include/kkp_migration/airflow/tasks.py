@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from .. import lock, report, steps
 from ..errors import BadInput, MigrationError, NeedsAttention, NothingToDo, Refused
 from .params import check_conf, open_cluster, open_kkp
+from .window import guard as window_guard
 
 log = logging.getLogger(__name__)
 MIGRATION_DAG = {"canal": "kkp_cni_cilium_to_canal", "cilium": "kkp_cni_canal_to_cilium"}   # by target CNI
@@ -108,6 +109,7 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
 @step
 def switch_cni(target: str) -> dict:
     params = _ctx()["params"]
+    window_guard(params, f"the switch to {target}")
     kkp = open_kkp(params)
     return steps.switch_cni(kkp, target, params[VERSION_PARAM[target]])
 
@@ -143,6 +145,7 @@ def plan_proxy_mode(mode_param: str) -> dict:
 @step
 def set_proxy_mode(mode_param: str) -> dict:
     params = _ctx()["params"]
+    window_guard(params, "the kube-proxy mode change")
     kkp = open_kkp(params)
     return steps.set_proxy_mode(kkp, params[mode_param])
 
@@ -181,6 +184,7 @@ def plan_pod_restart(target: str, old_cni: str, old_removed_later: bool) -> dict
 @step
 def restart_pods(target: str, gate_task_id: str) -> dict:
     params = _ctx()["params"]
+    window_guard(params, "the pod restart")
     answer = _pull(gate_task_id) or {}
     include = bool((answer.get("params_input") or {}).get("include_without_controller"))
     _, user = open_cluster(params)
@@ -201,6 +205,7 @@ def plan_cni_removal(cni: str, preflight_task_id: str) -> dict:
 @step
 def remove_cni(cni: str, preflight_task_id: str, gate_task_id: str) -> dict:
     params = _ctx()["params"]
+    window_guard(params, f"the removal of {cni}")
     version = _pull(preflight_task_id)["original"]["cni_version"]
     answer = _pull(gate_task_id) or {}
     keep = (answer.get("params_input") or {}).get("keep_shared_crds", True)
@@ -221,6 +226,7 @@ def plan_machine_restart() -> dict:
 @step
 def restart_machine_deployments() -> dict:
     ctx = _ctx()
+    window_guard(ctx["params"], "the machine restart")
     kkp, user = open_cluster(ctx["params"])
     started = ctx["dag_run"].start_date
     return steps.restart_machine_deployments(kkp, user, int(started.timestamp() * 1e9))
