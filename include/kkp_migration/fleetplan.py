@@ -30,8 +30,11 @@ from .windows import MaintenanceWindow, WindowError
 ID_RE = re.compile(ID_PATTERN)
 PLAN_ENV = "KKP_FLEET_PLAN"
 ACCESS_PATHS = ("seed", "api")
-PLAN_KEYS = frozenset({"windows", "clusters"})
-ENTRY_KEYS = frozenset({"id", "name", "project", "access", "migration", "window", "wave"})
+PLAN_KEYS = frozenset({"windows", "clusters", "outside_window"})
+ENTRY_KEYS = frozenset({"id", "name", "project", "access", "migration", "window", "wave", "approve_each_step",
+                        "scheduled"})
+OUTSIDE_WINDOW = ("wait", "stop")
+MAX_WAVES = 6   # the fleet DAG has this many wave slots (a canary and five more)
 REQUIRED_ENTRY_KEYS = ("id", "migration", "window", "wave")
 
 
@@ -75,6 +78,9 @@ class PlanEntry:
     window: MaintenanceWindow
     wave: int
     name: str = ""
+    outside_window: str = "wait"
+    approve_each_step: bool = False
+    scheduled: bool = False
 
     @property
     def dag_id(self) -> str:
@@ -83,9 +89,9 @@ class PlanEntry:
 
     @property
     def conf(self) -> dict[str, Any]:
-        """The run conf of `dag_id` for this cluster, every migration option spelled out."""
+        """The run conf of `dag_id` for this cluster: every migration option spelled out, and its window."""
         return {"cluster_id": self.cluster_id, "project_id": self.project_id, "access": self.access,
-                **self.options}
+                **self.options, "maintenance_window": self.window.to_spec(), "outside_window": self.outside_window}
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,10 @@ def parse_plan(data: Any, source: str = "plan") -> FleetPlan:
     if unknown:
         problems.append(f"unknown top-level key(s) {', '.join(unknown)}; the plan takes clusters and windows.")
     named = _named_windows(data.get("windows") or {}, problems)
+    outside = data.get("outside_window", "wait")
+    if outside not in OUTSIDE_WINDOW:
+        problems.append(f"outside_window {outside!r} must be wait (a run waits for its cluster's next window) or "
+                        "stop (it stops with a message).")
     clusters = data.get("clusters")
     if not isinstance(clusters, list) or not clusters:
         problems.append("`clusters:` must be a non-empty list of cluster entries.")
@@ -139,7 +149,7 @@ def parse_plan(data: Any, source: str = "plan") -> FleetPlan:
     entries = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(clusters):
-        entry = _entry(index, raw, named, problems)
+        entry = _entry(index, raw, named, problems, outside)
         if entry is None:
             continue
         if entry.cluster_id in seen:
@@ -151,6 +161,10 @@ def parse_plan(data: Any, source: str = "plan") -> FleetPlan:
     if entries and not problems and min(e.wave for e in entries) != 0:
         problems.append("no cluster is in wave 0 (the canary); put one or a few clusters in wave 0 so a "
                         "problem shows on them before the rest of the fleet.")
+    waves = sorted({e.wave for e in entries})
+    if len(waves) > MAX_WAVES:
+        problems.append(f"{len(waves)} waves ({', '.join(map(str, waves))}); the fleet rolls out at most {MAX_WAVES}: "
+                        "put more clusters in each wave.")
     if problems:
         raise PlanError(source, problems)
     return FleetPlan(tuple(entries), source)
@@ -172,7 +186,7 @@ def _named_windows(raw: Any, problems: list[str]) -> dict[str, MaintenanceWindow
 
 
 def _entry(index: int, raw: Any, named: Mapping[str, MaintenanceWindow | None],
-           problems: list[str]) -> PlanEntry | None:
+           problems: list[str], outside_window: str) -> PlanEntry | None:
     """One validated entry, or None after adding its problems."""
     if not isinstance(raw, Mapping):
         problems.append(f"clusters[{index}]: an entry is a mapping with {', '.join(REQUIRED_ENTRY_KEYS)}; "
@@ -205,13 +219,18 @@ def _entry(index: int, raw: Any, named: Mapping[str, MaintenanceWindow | None],
     wave = raw.get("wave")
     if "wave" in raw and (not isinstance(wave, int) or isinstance(wave, bool) or wave < 0):
         problem(f"wave {wave!r} must be a whole number >= 0 (0 is the canary wave).")
+    each_step, scheduled = raw.get("approve_each_step", False), raw.get("scheduled", False)
+    for key, value in (("approve_each_step", each_step), ("scheduled", scheduled)):
+        if not isinstance(value, bool):
+            problem(f"{key} {value!r} must be true or false.")
     window = _window(raw.get("window"), named, problem) if "window" in raw else None
     migration = _migration(raw.get("migration"), problem) if "migration" in raw else None
     if len(problems) > before:
         return None
     kind, options = migration
     return PlanEntry(cluster_id=cluster_id, project_id=project, access=access, migration=kind,
-                     options=options, window=window, wave=wave, name=str(raw.get("name") or ""))
+                     options=options, window=window, wave=wave, name=str(raw.get("name") or ""),
+                     outside_window=outside_window, approve_each_step=each_step, scheduled=scheduled)
 
 
 def _window(raw: Any, named: Mapping[str, MaintenanceWindow | None], problem) -> MaintenanceWindow | None:

@@ -55,6 +55,10 @@ def problems_of(document) -> list[str]:
     (plan(entry(wave=1)), "no cluster is in wave 0 (the canary)"),
     (plan(), "`clusters:` must be a non-empty list"),
     ({"clusters": [entry()], "defaults": {}}, "unknown top-level key(s) defaults"),
+    ({"clusters": [entry()], "outside_window": "later"}, "outside_window 'later' must be wait"),
+    (plan(entry(approve_each_step="yes")), "approve_each_step 'yes' must be true or false."),
+    (plan(entry(scheduled="weekly")), "scheduled 'weekly' must be true or false."),
+    (plan(*(entry(f"wave{n}abcd", n) for n in range(7))), "7 waves (0, 1, 2, 3, 4, 5, 6); the fleet rolls out at most 6"),
 ])
 def test_each_problem_is_one_sentence_naming_the_entry_and_the_fix(document, expected):
     problems = problems_of(document)
@@ -88,10 +92,12 @@ def test_waves_and_conf():
     assert by_id["canary0001"].dag_id == "kkp_cni_canal_to_cilium"
     assert by_id["canary0001"].conf == {"cluster_id": "canary0001", "project_id": "prj4x8n2kd", "access": "seed",
                                         "cilium_version": "1.19.4", "proxy_mode_after": "keep",
-                                        "restart_machine_deployments": True}
+                                        "restart_machine_deployments": True,
+                                        "maintenance_window": WINDOW, "outside_window": "wait"}
     assert by_id["second002"].dag_id == "kkp_cni_cilium_to_canal"
     assert by_id["second002"].conf == {"cluster_id": "second002", "project_id": "prj4x8n2kd", "access": "api",
-                                       "canal_version": "v3.30", "restart_machine_deployments": False}
+                                       "canal_version": "v3.30", "restart_machine_deployments": False,
+                                       "maintenance_window": WINDOW, "outside_window": "wait"}
     assert by_id["first0001"].dag_id == "kkp_proxy_mode"
     assert by_id["first0001"].window.summary == "cron '0 6 * * 6' UTC for 4h"
     assert by_id["first0002"].conf["cilium_version"] == "1.18.10"
