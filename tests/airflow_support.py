@@ -109,12 +109,18 @@ def run_conf(user, access: str = "seed", **extra) -> dict:
     return conf
 
 
+def dag_bag():
+    """dags/ parsed as the dag-processor parses it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=_dags_folder(), safe_mode=False)
+
+
 def run_dag(dag_id: str, conf: dict, decide: Decide = approve_all, timeout: float = 600):
     """Run one DAG with dag.test() and return (dag run state, {task_id: state}, approver answers)."""
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.session import create_session
 
-    bag = DagBag(dag_folder=_dags_folder(), safe_mode=False)
+    bag = dag_bag()
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags[dag_id]
     started = time.time()
