@@ -70,3 +70,14 @@ def kkp_lab(tmp_path):
                               project_id=kkp.project_id, clusters={u.spec.name: u for u in users})
     finally:
         instance.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The reliability figures (tests/figures.py) of whatever this session ran."""
+    from tests import figures
+
+    lines = figures.summary()
+    if lines:
+        terminalreporter.section("reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -183,7 +183,8 @@ class ApiAccess:
                 raise BadInput(f"The KKP API at {self.base} presented a certificate that is not trusted; set "
                                "the CA in the connection's extra (ca_file).") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"KKP API at {self.base} unreachable: {type(exc).__name__}") from None
+                raise TransientError(f"KKP API at {self.base} unreachable ({type(exc).__name__}); check the host of "
+                                     "the connection and that KKP is up") from None
             if resp.status_code in (429, 500, 502, 503, 504):
                 raise TransientError(f"KKP API {method} {path} answered {resp.status_code}")
             return resp

@@ -112,8 +112,13 @@ class Kube:
                 raise NotFound(f"{text.rstrip('.')}; check that {self.what} is the cluster meant and is fully set up.",
                                404, reason) from None
             raise KubeApiError(text, exc.status, reason) from None
+        except urllib3.exceptions.SSLError:
+            raise NeedsAttention(f"{self.what} at {self.server} presented a certificate its kubeconfig does not "
+                                 "trust; set the cluster's certificate-authority-data to the CA that signed it.") \
+                from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientKubeError(f"{self.what} at {self.server} unreachable: {type(exc).__name__}", 0) from None
+            raise TransientKubeError(f"{self.what} at {self.server} unreachable ({type(exc).__name__}); check the "
+                                     "server URL in its kubeconfig and that it is up", 0) from None
         data = resp.data
         return json.loads(data) if data else {}
 

@@ -24,7 +24,7 @@ def retry_transient(fn: Callable[[], T], *, what: str, attempts: int = 10, base:
             return fn()
         except TransientError as exc:
             if attempt == attempts:
-                raise TransientError(f"{what} still failing after {attempts} attempts: {exc}") from exc
+                raise TransientError(f"{what} still failing after {attempts} attempts: {str(exc).rstrip('.')}.") from exc
             delay = random.uniform(0, min(cap, base * 2 ** attempt))
             log.warning("%s failed (%s); retry %d/%d in %.2fs", what, exc, attempt, attempts - 1, delay)
             sleep(delay)

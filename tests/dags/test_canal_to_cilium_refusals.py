@@ -8,6 +8,7 @@ import json
 import pytest
 
 from kkp_migration.lock import LOCK
+from tests import figures
 from tests.airflow_support import run_dag, xcom
 from tests.lab_state import client_writes, cni_state
 
@@ -99,16 +100,19 @@ def test_cilium_that_never_gets_ready_times_out_saying_what_is_missing(airflow_d
     user = lab_connections.clusters["webshop-canal-iptables"]
     lab_connections.lab.call(lambda: user.api.faults.update(cni_never_ready=True))
 
+    before = cni_state(lab_connections.lab, user)
     state, tasks, _, run_id = run_dag(DAG, conf(user, cni_ready_timeout_minutes=0.05))
 
+    report = xcom(DAG, run_id, "report", key="report")
+    after = cni_state(lab_connections.lab, user)
+    figures.fault(f"{DAG} Cilium never ready", injected=1, as_promised=state == "failed" and bool(report["rollback"]),
+                  pods_lost=len(set(before.bare_pods) - set(after.pod_names)), pdb_violations=len(after.pdb_violations))
     assert state == "failed"
     assert tasks["step_1_2_switch_cni.wait_cilium_ready"] == "failed"
     assert tasks["step_3_restart_pods.restart"] == "upstream_failed"
-    report = xcom(DAG, run_id, "report", key="report")
     error = report["errors"]["step_1_2_switch_cni.wait_cilium_ready"]
     assert "still missing: DaemonSet kube-system/cilium" in error and "ready 0" in error
     assert report["rollback"]["dag_id"] == "kkp_cni_cilium_to_canal"
-    after = cni_state(lab_connections.lab, user)
     assert after.canal_ready, "pods keep Canal's network while Cilium is not ready"
 
 
@@ -116,15 +120,19 @@ def test_a_budget_that_blocks_every_eviction_stops_the_restart_saying_which_pods
     user = lab_connections.clusters["webshop-canal-iptables"]
     lab_connections.lab.call(lambda: user.api.faults.update(block_evictions=True))
 
+    before = cni_state(lab_connections.lab, user)
     state, tasks, _, run_id = run_dag(DAG, conf(user, pdb_wait_seconds=1))
 
+    after = cni_state(lab_connections.lab, user)
+    figures.fault(f"{DAG} a budget blocks every eviction", injected=1,
+                  as_promised=state == "failed" and bool(xcom(DAG, run_id, "report", key="report")["rollback"]),
+                  pods_lost=len(set(before.bare_pods) - set(after.pod_names)), pdb_violations=len(after.pdb_violations))
     assert state == "failed"
     assert tasks["step_3_restart_pods.restart"] == "failed"
     assert tasks["step_4_remove_canal.delete_canal_objects"] == "upstream_failed", "Canal must stay"
     error = xcom(DAG, run_id, "step_3_restart_pods.restart", key="error")
     planned = xcom(DAG, run_id, "step_3_restart_pods.plan_pod_restart")["to_restart"]
     assert f"disruption budgets kept {len(planned)} pod(s)" in error and "block_evictions" in error
-    after = cni_state(lab_connections.lab, user)
     assert after.canal_ready and after.pdb_violations == []
 
 

@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from tests.airflow_support import run_dag, xcom
+from tests import figures
+from tests.airflow_support import run_conf, run_dag, xcom
 from tests.dags.test_canal_to_cilium import include_bare_pods
 from tests.dags.test_proxy_mode import add_cluster
 from tests.fault_counts import count_injections
@@ -31,6 +32,12 @@ def inject(kkp_lab, user, **faults) -> Counter:
         count_injections(target, counts, where)
         kkp_lab.lab.call(lambda t=target: t.update(**faults))
     return counts
+
+
+def record(name: str, counts: Counter, as_promised: bool, before, after) -> None:
+    figures.fault(name, injected=sum(counts.values()), as_promised=as_promised,
+                  pods_lost=len(set(before.bare_pods) - set(after.pod_names)),
+                  pdb_violations=len(after.pdb_violations))
 
 
 def try_numbers(dag_id: str, run_id: str) -> dict[str, int]:
@@ -66,9 +73,10 @@ def test_canal_to_cilium_survives_transient_faults(airflow_db, lab_connections, 
     state, tasks, _, run_id = run_dag(CNI_DAG, cni_conf(user, access), include_bare_pods)
 
     print(f"injected during {access}/{fault}: {dict(counts)}")
+    after = cni_state(lab, user)
+    record(f"{CNI_DAG} {access} {fault} 20%", counts, state == "success", before, after)
     assert counts[f"user {'reset' if fault == 'resets' else 500}"] > 0 and sum(
         n for k, n in counts.items() if k.startswith("seed" if access == "seed" else "kkp-api")) > 0
-    after = cni_state(lab, user)
     assert state == "success", tasks
     assert_no_airflow_retry(CNI_DAG, run_id)
     assert after.cluster_cni == "cilium" and after.cilium_ready
@@ -84,7 +92,8 @@ def test_canal_to_cilium_survives_transient_faults(airflow_db, lab_connections, 
 def test_proxy_mode_survives_transient_faults(airflow_db, lab_connections, access, fault):
     lab = lab_connections.lab
     user = add_cluster(lab_connections, "proxy-faults", "cilium", "1.19.4", "iptables")
-    workloads = cni_state(lab, user).workloads()
+    before = cni_state(lab, user)
+    workloads = before.workloads()
     counts = inject(lab_connections, user, **TRANSIENT[fault])
 
     conf = {"cluster_id": user.id, "access": access, "proxy_mode": "ebpf", "restart_machine_deployments": False}
@@ -93,8 +102,9 @@ def test_proxy_mode_survives_transient_faults(airflow_db, lab_connections, acces
     state, tasks, _, run_id = run_dag(PROXY_DAG, conf)
 
     print(f"injected during {access}/{fault}: {dict(counts)}")
-    assert sum(counts.values()) > 0
     after = cni_state(lab, user)
+    record(f"{PROXY_DAG} {access} {fault} 20%", counts, state == "success", before, after)
+    assert sum(counts.values()) > 0
     assert state == "success", tasks
     assert_no_airflow_retry(PROXY_DAG, run_id)
     assert after.proxy_mode == "ebpf" and after.proxy_configmap_mode is None
@@ -130,8 +140,50 @@ def test_permanent_faults_fail_at_once_with_a_sentence(airflow_db, lab_connectio
     assert try_numbers(CNI_DAG, run_id)["preflight"] == 1, "a permanent fault must not be retried"
     error = xcom(CNI_DAG, run_id, "preflight", key="error")
     print(f"{where} {code}: {error}")
+    figures.fault(f"{CNI_DAG} {where} {code}", injected=1, pods_lost=0, as_promised=state == "failed" and bool(
+        error) and cni_state(lab, user).cluster_cni == "canal")
     assert error and "\n" not in error and error.rstrip().endswith("."), error
     assert FIX[(where, code)].lower() in error.lower(), error
     for secret in (lab_connections.token, user.api.admin_token, lab.seed.admin_token):
         assert secret not in error
     assert cni_state(lab, user).cluster_cni == "canal"
+
+
+@pytest.mark.parametrize("fault", sorted(TRANSIENT))
+def test_cilium_to_canal_survives_transient_faults(airflow_db, lab_connections, fault):
+    lab = lab_connections.lab
+    user = add_cluster(lab_connections, "canal-faults", "cilium", "1.19.4", "iptables")
+    before = cni_state(lab, user)
+    counts = inject(lab_connections, user, **TRANSIENT[fault])
+
+    state, tasks, _, run_id = run_dag("kkp_cni_cilium_to_canal", run_conf(user, "api", canal_version="v3.31"),
+                                      include_bare_pods)
+
+    print(f"injected during api/{fault}: {dict(counts)}")
+    after = cni_state(lab, user)
+    record(f"kkp_cni_cilium_to_canal api {fault} 20%", counts, state == "success", before, after)
+    assert sum(counts.values()) > 0
+    assert state == "success", tasks
+    assert_no_airflow_retry("kkp_cni_cilium_to_canal", run_id)
+    assert after.cluster_cni == "canal" and after.canal_ready and not after.cilium_ready
+    assert after.not_on_canal == [] and set(before.bare_pods) <= set(after.pod_names)
+    assert after.workloads() == before.workloads() and after.pdb_violations == []
+
+
+def test_pods_that_crash_loop_after_the_restart_fail_the_run_with_the_rollback(airflow_db, lab_connections):
+    lab, user = lab_connections.lab, lab_connections.clusters["webshop-canal-iptables"]
+    before = cni_state(lab, user)
+    lab.call(lambda: user.api.faults.update(crashloop_after_restart=True))
+
+    state, tasks, _, run_id = run_dag(CNI_DAG, run_conf(user, pods_managed_timeout_minutes=0.1, pdb_wait_seconds=5))
+
+    after = cni_state(lab, user)
+    report = xcom(CNI_DAG, run_id, "report", key="report")
+    failed = [t for t in report["failed"] if t != "report"]
+    print(f"failed: {failed}; {report['errors']}")
+    promised = state == "failed" and bool(failed) and all(report["errors"][t] for t in failed) and \
+        report["rollback"]["dag_id"] == "kkp_cni_cilium_to_canal"
+    record(f"{CNI_DAG} pods crash-loop after restart", Counter(crashloop=1), promised, before, after)
+    assert promised, report
+    assert tasks["step_4_remove_canal.delete_canal_objects"] == "upstream_failed", "Canal must stay for the rollback"
+    assert after.canal_ready and set(before.bare_pods) <= set(after.pod_names) and after.pdb_violations == []
