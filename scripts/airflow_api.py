@@ -18,7 +18,7 @@ class AirflowAPI:
         req.add_header("Content-Type", "application/json")
         if self._token:
             req.add_header("Authorization", f"Bearer {self._token}")
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"{}")
 
     def healthy(self) -> bool:

@@ -36,6 +36,15 @@ def stack_env(port: int, base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def isolated_env(home: Path, port: int) -> dict[str, str]:
+    """`stack_env()` with another home, for an Airflow a test starts: connections come only from its
+    metadatabase (no AIRFLOW_CONN_* of the caller), and new DAG files are found within seconds."""
+    env = {k: v for k, v in stack_env(port).items() if not k.startswith("AIRFLOW_CONN_")}
+    env["AIRFLOW_HOME"] = str(home)
+    env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] = "5"
+    return env
+
+
 def prepare() -> Path:
     """Create .airflow/ (git-ignored); standalone fills it with airflow.db, logs and the admin password."""
     HOME.mkdir(exist_ok=True)
@@ -45,6 +54,15 @@ def prepare() -> Path:
 def admin_password() -> str:
     """The admin password that SimpleAuthManager generated on the first start."""
     return json.loads((HOME / PASSWORD_FILE).read_text())["admin"]
+
+
+def create_fleet_pool(env: dict[str, str]) -> None:
+    """The pool that limits how many clusters a fleet rollout migrates at once; deferred tasks
+    count, so a run waiting for its cluster holds its slot. Re-running resets its size."""
+    from kkp_migration.rollout import POOL, POOL_SLOTS
+
+    subprocess.run(["airflow", "pools", "set", POOL, str(POOL_SLOTS), "clusters a fleet rollout migrates at once",
+                    "--include-deferred"], env=env, cwd=ROOT, check=True, capture_output=True)
 
 
 def import_connections(path: Path, env: dict[str, str]) -> None:

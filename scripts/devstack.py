@@ -70,6 +70,7 @@ class DevStack:
         self.wait_until(f"Airflow to report healthy at {self.api.base_url}/api/v2/monitor/health",
                         self.api.healthy, 180)
         airflow_home.import_connections(LAB_DIR / "airflow-connections.json", self.env)
+        airflow_home.create_fleet_pool(self.env)
         self.api.login("admin", airflow_home.admin_password())
         dag_files = {p.name for p in (ROOT / "dags").glob("*.py")}
         try:
@@ -80,6 +81,8 @@ class DevStack:
         self.banner(lab.ready_line, dag_files)
 
     def banner(self, lab_line: str, dag_files: set[str]) -> None:
+        from kkp_migration.rollout import POOL, POOL_SLOTS
+
         dags, errors = self.api.dags(), self.api.import_errors()
         unparsed = sorted(dag_files - parsed_files(dags, errors))
         canal = canal_clusters(self.env)
@@ -101,12 +104,13 @@ class DevStack:
         lines += [
             f"Lab:            {lab_line}",
             f"                connections imported from {LAB_DIR / 'airflow-connections.json'}",
+            f"Fleet:          pool {POOL} ({POOL_SLOTS} clusters at once); plan include/config/clusters.yaml",
             "",
             "Migrate a lab cluster from Canal to Cilium:",
             f"  1. In the UI open DAG {MIGRATION_DAG} and click Trigger.",
             f"  2. Set cluster_id to {cluster}, keep \"Unpause on trigger\" ticked, click Trigger.",
             "  3. When a step waits for approval, open Browse -> Required Actions, read the plan and click",
-            "     the option that goes on (Switch to Cilium, Restart pods, ...) or Stop here.",
+            "     the option that goes on (Switch to Cilium <version>, Restart <n> pods, ...) or Stop here.",
             "",
             "Ctrl-C stops the lab and Airflow.",
             "=" * 78,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -149,3 +150,10 @@ def ports_in_use(ports: set[int]) -> set[int]:
     """Which of `ports` some process on this machine still listens on."""
     listening = {c.laddr.port for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
     return ports & listening
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's pick), for a server about to start."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

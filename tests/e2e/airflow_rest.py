@@ -42,6 +42,19 @@ class AirflowREST(AirflowAPI):
         self.call("POST", "/api/v2/connections", {"connection_id": conn_id, "conn_type": conn_type,
                                                   "extra": json.dumps(extra), **fields})
 
+    def put_pool(self, name: str, slots: int, include_deferred: bool = True) -> None:
+        """Create or resize a pool, as Admin -> Pools does."""
+        body = {"name": name, "slots": slots, "include_deferred": include_deferred}
+        try:
+            self.call("PATCH", f"/api/v2/pools/{quote(name)}", body)
+        except AirflowRestError as error:
+            if error.status != 404:
+                raise
+            self.call("POST", "/api/v2/pools", body)
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns", limit=100)["dag_runs"]
+
     def dag(self, dag_id: str) -> dict | None:
         try:
             return self.call("GET", f"/api/v2/dags/{dag_id}")
@@ -69,6 +82,11 @@ class AirflowREST(AirflowAPI):
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict:
         return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}")
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        """Every try of a task, oldest first, each with its state and the hostname it ran on."""
+        tries = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/tries")
+        return sorted(tries["task_instances"], key=lambda t: t["try_number"])
 
     def pending_approvals(self, dag_id: str, run_id: str) -> list[dict]:
         """Approval requests of the run nobody has answered yet (Browse -> Required Actions)."""

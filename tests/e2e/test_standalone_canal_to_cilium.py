@@ -8,75 +8,15 @@ migrated with nothing lost.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
-
 import pytest
 
+from tests.e2e.migration_run import (CLUSTER, DAG, GATES, assert_migrated, deferral_evidence,
+                                     register_lab_connections, run_answering_gates)
 from tests.lab_state import cni_state
 
 pytestmark = pytest.mark.e2e
 
-DAG = "kkp_cni_canal_to_cilium"
-CLUSTER = "webshop-canal-iptables"
-GATES = ["step_1_2_switch_cni.approve_switch", "step_3_restart_pods.approve_pod_restart",
-         "step_4_remove_canal.approve_canal_removal"]
 SENSORS = ["step_1_2_switch_cni.wait_cilium_ready", "step_3_restart_pods.wait_pods_managed_by_cilium"]
-TRIGGER_LOGGER = "kkp_migration.airflow.triggers.ClusterWaitTrigger"
-RUN_TIMEOUT = 150
-# A person reads the request before answering. Answering within a scheduler loop of the gate parking
-# races Airflow 3.3.2's scheduler: the parked workload's exit is taken for the resumed one, the gate
-# is "killed externally" and retried, and the question is asked again.
-REACTION_SECONDS = 2.0
-
-
-def register_lab_connections(api, kkp_lab) -> None:
-    """kkp_seed and kkp_api pointing at this test's lab, as a user would create them."""
-    for conn_id, conn in kkp_lab.kkp.airflow_connections(kkp_lab.ca_file).items():
-        api.put_connection(conn_id, conn["conn_type"], conn["extra"], host=conn.get("host"),
-                           password=conn.get("password"))
-
-
-def gate_input(task_id: str) -> dict:
-    return {"include_without_controller": True} if task_id.endswith(".approve_pod_restart") else {}
-
-
-def _age(timestamp: str) -> float:
-    return (datetime.now(timezone.utc) - datetime.fromisoformat(timestamp)).total_seconds()
-
-
-def run_answering_gates(airflow, conf: dict) -> tuple[str, str, list[dict]]:
-    """Trigger the DAG, approve each gate with its first option, and wait for the run to end.
-
-    Returns the run id, its end state and the answers the HITL endpoint acknowledged, in order.
-    """
-    api = airflow.api
-    api.unpause(DAG)
-    run_id = api.trigger(DAG, conf)
-    airflow.runs.append((DAG, run_id))
-    answers: list[dict] = []
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while (state := api.run_state(DAG, run_id)) not in ("success", "failed"):
-        airflow.check_running()
-        assert time.monotonic() < deadline, f"run {run_id} still {state} after {RUN_TIMEOUT} s"
-        for request in api.pending_approvals(DAG, run_id):
-            if _age(request["created_at"]) < REACTION_SECONDS:
-                continue
-            task_id = request["task_instance"]["task_id"]
-            answer = api.answer(DAG, run_id, task_id, request["options"][0], gate_input(task_id),
-                                request["task_instance"]["map_index"])
-            answers.append({"task_id": task_id, **answer})
-        time.sleep(0.5)
-    return run_id, state, answers
-
-
-def deferral_evidence(api, run_id: str, task_id: str) -> tuple[bool, bool]:
-    """(the task paused itself as DEFERRED, our trigger logged from the triggerer) per its log."""
-    events = [e for e in api.task_log(DAG, run_id, task_id, 1) if isinstance(e, dict)]
-    paused = any(str(e.get("event", "")).startswith("Pausing task as DEFERRED") for e in events)
-    triggered = any(e.get("logger") == TRIGGER_LOGGER for e in events) and \
-        any(e.get("event") == "Trigger fired event" for e in events)
-    return paused, triggered
 
 
 def migrate_and_check(airflow, kkp_lab, conf: dict) -> None:
@@ -100,13 +40,7 @@ def migrate_and_check(airflow, kkp_lab, conf: dict) -> None:
         assert deferral_evidence(api, run_id, sensor) == (True, True), f"{sensor} did not wait in the triggerer"
     report = api.xcom(DAG, run_id, "report")
     assert report["outcome"] == "completed and verified", report
-
-    after = cni_state(kkp_lab.lab, user)
-    assert (after.cluster_cni, after.cilium_ready, after.canal_ready) == ("cilium", True, False)
-    assert after.unmanaged_pods == [], "pods Cilium does not manage"
-    assert after.canal_objects == [], "Canal objects left"
-    assert set(before.bare_pods) <= set(after.pod_names), "a pod without a controller was lost"
-    assert after.pdb_violations == []
+    assert_migrated(kkp_lab, user, before)
 
 
 def test_migrates_through_the_seed(airflow, kkp_lab):
