@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 
-from .apiserver.errors import ApiError
+from . import rbac
 from .apiserver.resources import ResourceType
 from .apiserver.store import Store
 from .clock import Clock
@@ -19,10 +19,10 @@ class Cluster:
         self.store = Store(name, clock)
         self.kube_version = kube_version
         self.admin_token = secrets.token_urlsafe(24)
-        self.tokens: dict[str, str] = {self.admin_token: "admin"}
-        self.authorizer = None            # (user, verb, rt, namespace, name, sub) -> bool; None: all allowed
+        self.tokens: dict[str, str] = {self.admin_token: "admin"}   # token -> user; the admin may do anything
         self.faults = Faults()
         self.requests: Counter = Counter()  # (verb, resource) -> count, for the API-cost benchmark
+        self.grants: Counter = Counter()    # (user, verb, group, resource, rule ids) -> count, see authorize()
         self.pdb_violations: list[str] = []  # pods deleted (not evicted) although a budget forbade it
         self.base_url = ""
         self.ca_data = ""                   # base64 PEM of the lab CA, for kubeconfigs
@@ -36,15 +36,24 @@ class Cluster:
             return None
         return self.tokens.get(header[len("Bearer "):].strip())
 
-    def authorize(self, user: str, verb: str, rt: ResourceType, namespace, name, sub) -> None:
-        if self.authorizer is None or user == "admin":
+    def issue_token(self, user: str) -> str:
+        """A new bearer token for `user` (`rbac.service_account_user(ns, name)` for a ServiceAccount,
+        as `kubectl create token` makes one); what it may do is what the RBAC objects in this
+        cluster's store grant that user."""
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = user
+        return token
+
+    def authorize(self, attrs: rbac.Attributes) -> None:
+        """Raise the API server's 403 unless the admin asks or an RBAC rule allows the request. Each
+        allowed request is counted in `grants` with every rule that allowed it, so a test can tell
+        which rules were used and which one alone let a request through."""
+        if attrs.user == "admin":
             return
-        if not self.authorizer(user, verb, rt, namespace, name, sub):
-            resource = f"{rt.plural}/{sub}" if sub else rt.plural
-            where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            raise ApiError(403, f'{rt.plural}{"." + rt.group if rt.group else ""} "{name or ""}" is forbidden: '
-                                f'User "{user}" cannot {verb} resource "{resource}" in API group "{rt.group}"'
-                                f"{where}", "Forbidden")
+        rules = rbac.matching_rules(self.store, attrs)
+        if not rules:
+            raise attrs.forbidden()
+        self.grants[(attrs.user, attrs.verb, attrs.group, attrs.combined, rules)] += 1
 
     def count(self, verb: str, rt: ResourceType, sub: str | None) -> None:
         self.requests[(verb, f"{rt.plural}/{sub}" if sub else rt.plural)] += 1

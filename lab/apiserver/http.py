@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from lab import rbac
+
 from . import errors, openapi, patch, tables
 from .disruption import budget_status, check_eviction, pod_ready
 from .errors import ApiError
 from .resources import ResourceType
-from .selectors import parse_field_selector, parse_label_selector, selector_from_label_selector
+from .selectors import field_selector_name, parse_field_selector, parse_label_selector, selector_from_label_selector
 
 if TYPE_CHECKING:
     from lab.cluster import Cluster
@@ -39,16 +41,21 @@ def error_response(err: ApiError) -> web.Response:
 
 
 class Route:
-    """What a request path names: a discovery document, a collection, an object or a subresource."""
+    """What a request path names: a discovery document, a collection, an object or a subresource.
 
-    def __init__(self, rt: ResourceType | None = None, namespace: str | None = None, name: str | None = None,
+    A resource path is parsed without looking its resource up (`plural`), as the API server does:
+    a request is authorized before anyone asks whether its resource exists; `resolve` then finds it.
+    """
+
+    def __init__(self, plural: str | None = None, namespace: str | None = None, name: str | None = None,
                  sub: str | None = None, doc: str | None = None, group: str | None = None,
                  version: str | None = None):
-        self.rt, self.namespace, self.name, self.sub = rt, namespace, name, sub
+        self.plural, self.namespace, self.name, self.sub = plural, namespace, name, sub
         self.doc, self.group, self.version = doc, group, version
+        self.rt: ResourceType | None = None
 
 
-def parse_path(cluster: "Cluster", tail: str) -> Route:
+def parse_path(tail: str) -> Route:
     parts = [p for p in tail.split("/") if p]
     if parts in (["version"], ["version", ""]):
         return Route(doc="version")
@@ -74,22 +81,30 @@ def parse_path(cluster: "Cluster", tail: str) -> Route:
         raise errors.not_found("path", "/" + tail)
     if not rest:
         return Route(doc="resources", group=group, version=version)
-    store = cluster.store
-
-    def lookup(plural: str) -> ResourceType:
-        rt = store.find(group, version, plural)
-        if rt is None:
-            raise ApiError(404, "the server could not find the requested resource", "NotFound")
-        return rt
-
     namespace_sub = group == "" and len(rest) == 3 and rest[2] in ("status", "finalize")
     if rest[0] == "namespaces" and len(rest) >= 3 and not namespace_sub:
-        rt = lookup(rest[2])
-        if not rt.namespaced:
-            raise ApiError(404, "the server could not find the requested resource", "NotFound")
-        return Route(rt, rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None)
-    rt = lookup(rest[0])
-    return Route(rt, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+        return Route(rest[2], rest[1], rest[3] if len(rest) > 3 else None, rest[4] if len(rest) > 4 else None,
+                     group=group, version=version)
+    return Route(rest[0], None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None,
+                 group=group, version=version)
+
+
+def resolve(cluster: "Cluster", route: Route) -> ResourceType:
+    """The resource type a parsed path names, or the API server's 404 for one it does not serve."""
+    rt = cluster.store.find(route.group, route.version, route.plural)
+    if rt is None or (route.namespace is not None and not rt.namespaced):
+        raise ApiError(404, "the server could not find the requested resource", "NotFound")
+    route.rt = rt
+    return rt
+
+
+def _attributes(route: Route, verb: str, request: web.Request) -> rbac.Attributes:
+    """The request as the authorizer sees it; a list or watch pinned to one name by a
+    `metadata.name=` field selector carries that name, so `resourceNames` rules can allow it."""
+    name = route.name
+    if name is None and verb in ("list", "watch"):
+        name = field_selector_name(request.query.get("fieldSelector"))
+    return rbac.Attributes(request["lab_user"], verb, route.group, route.plural, route.sub, route.namespace, name)
 
 
 # ---- discovery ---------------------------------------------------------------------------------------
@@ -342,15 +357,15 @@ def _scale_of(rt: ResourceType, obj: dict) -> dict:
 
 
 async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.StreamResponse:
-    route = parse_path(cluster, tail)
+    route = parse_path(tail)
     method = request.method
     if route.doc:
         if method != "GET":
             raise ApiError(405, "the server does not allow this method on the requested resource")
         return json_response(_discovery(cluster, route))
-    rt, store = route.rt, cluster.store
     verb = _verb(method, route, request)
-    cluster.authorize(request["lab_user"], verb, rt, route.namespace, route.name, route.sub)
+    cluster.authorize(_attributes(route, verb, request))
+    rt, store = resolve(cluster, route), cluster.store
     cluster.count(verb, rt, route.sub)
     if route.sub and route.sub not in rt.subresources:
         raise ApiError(404, "the server could not find the requested resource", "NotFound")

@@ -129,3 +129,13 @@ def parse_field_selector(expr: str | None, supported: dict[str, str]) -> Predica
         else:
             checks.append(lambda o, f=field, v=value, d=unset: _field_text(_get_path(o, f), d) == v)
     return lambda obj: all(c(obj) for c in checks)
+
+
+def field_selector_name(expr: str | None) -> str | None:
+    """The name a field selector pins (`metadata.name=x`, alone or among other terms), as
+    Kubernetes' RequiresExactMatch finds it for the authorizer; None when it pins none."""
+    for term in (expr or "").split(","):
+        m = re.match(r"^\s*metadata\.name\s*(==|=)\s*(.+?)\s*$", term)
+        if m:
+            return m.group(2)
+    return None

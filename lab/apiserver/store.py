@@ -28,6 +28,21 @@ _NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 
 Key = tuple[str, str]              # (group, plural)
 ObjKey = tuple[str, str]           # (namespace or "", name)
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def _name_problem(rt: ResourceType, name: str) -> str | None:
+    """Why a name is invalid, in the API server's words. Names are DNS subdomains, except those of RBAC
+    objects, which need only be a path segment (`system:controller:...`, `kkp-cni-migration:clusters`)."""
+    if rt.group == RBAC_GROUP:
+        if name in (".", ".."):
+            return f'may not be \'{name}\''
+        bad = next((c for c in "/%" if c in name), None)
+        return f"may not contain '{bad}'" if bad else None
+    if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
+        return ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                "and must start and end with an alphanumeric character")
+    return None
 
 
 @dataclass(frozen=True)
@@ -193,11 +208,9 @@ class Store:
         if not name:
             raise errors.invalid(rt.kind, "", ["metadata.name: Required value: name or generateName is required"],
                                  rt.group)
-        if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
-            raise errors.invalid(rt.kind, name, [f"metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 "
-                                                 "subdomain must consist of lower case alphanumeric characters, '-' "
-                                                 "or '.', and must start and end with an alphanumeric character"],
-                                 rt.group)
+        problem = _name_problem(rt, name)
+        if problem:
+            raise errors.invalid(rt.kind, name, [f"metadata.name: Invalid value: \"{name}\": {problem}"], rt.group)
         if (ns, name) in self.objects[rt.key]:
             raise errors.already_exists(rt.plural, name, rt.group)
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind

@@ -164,7 +164,8 @@ def make_app(kkp) -> web.Application:
 
     async def kubeconfig(request):
         user = user_cluster(request)
-        return web.Response(body=yaml.safe_dump(user.api.kubeconfig()).encode(), content_type="application/octet-stream",
+        return web.Response(body=yaml.safe_dump(user.handed_out_kubeconfig()).encode(),
+                            content_type="application/octet-stream",
                             headers={"Content-Disposition": f"attachment; filename=kubeconfig-admin-{user.id}"})
 
     def md_rt(user):

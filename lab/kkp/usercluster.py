@@ -71,6 +71,7 @@ class UserCluster:
         self.applied_proxy_mode = ""
         self.health_overrides: dict[str, str] = {}
         self.apps = ApplicationController(api, kkp.options.app_reconcile_delay)
+        self.kubeconfig_token: str | None = None          # what KKP hands out; None: the admin's token
 
     @property
     def namespace(self) -> str:
@@ -98,11 +99,28 @@ class UserCluster:
         seed.create(seed.rtype("", "namespaces"), {"metadata": {"name": self.namespace,
                                                                "labels": {"cluster": self.id}},
                                                   "status": {"phase": "Active"}})
-        kubeconfig = yaml.safe_dump(self.api.kubeconfig())
         seed.create(seed.rtype("", "secrets"), {
             "metadata": {"name": "admin-kubeconfig", "namespace": self.namespace}, "type": "Opaque",
-            "data": {"kubeconfig": base64.b64encode(kubeconfig.encode()).decode()}})
+            "data": self._kubeconfig_data()})
         self.write_status()
+
+    def handed_out_kubeconfig(self) -> dict:
+        """The kubeconfig KKP hands out for this cluster (the admin-kubeconfig Secret, the REST API)."""
+        user = self.api.tokens[self.kubeconfig_token].rsplit(":", 1)[-1] if self.kubeconfig_token else "admin"
+        return self.api.kubeconfig(self.kubeconfig_token, user)
+
+    def hand_out_kubeconfig(self, token: str) -> None:
+        """Hand out a kubeconfig carrying `token` (a least-privilege ServiceAccount's) in place of the
+        admin's, on both of KKP's paths: every user-cluster request the migration makes then goes
+        through that token's RBAC, which is how the tests hold it to deploy/rbac/user-cluster.yaml."""
+        self.kubeconfig_token = token
+        seed = self.kkp.seed.store
+        seed.mutate(seed.rtype("", "secrets"), self.namespace, "admin-kubeconfig",
+                    lambda secret: secret.__setitem__("data", self._kubeconfig_data()))
+
+    def _kubeconfig_data(self) -> dict:
+        kubeconfig = yaml.safe_dump(self.handed_out_kubeconfig())
+        return {"kubeconfig": base64.b64encode(kubeconfig.encode()).decode()}
 
     def write_status(self) -> None:
         seed = self.kkp.seed.store
