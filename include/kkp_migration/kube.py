@@ -112,7 +112,12 @@ class Kube:
                 raise NotFound(f"{text.rstrip('.')}; check that {self.what} is the cluster meant and is fully set up.",
                                404, reason) from None
             raise KubeApiError(text, exc.status, reason) from None
-        except urllib3.exceptions.SSLError:
+        except AttributeError as exc:
+            # The client turns a TLS failure into an ApiException without a body, then trips over
+            # that missing body in its own handler; the ApiException is this error's context.
+            cause = exc.__context__
+            if not (isinstance(cause, ApiException) and cause.status == 0 and "SSL" in str(cause.reason)):
+                raise
             raise NeedsAttention(f"{self.what} at {self.server} presented a certificate its kubeconfig does not "
                                  "trust; set the cluster's certificate-authority-data to the CA that signed it.") \
                 from None

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from . import checks, versions
 from .errors import BadInput, MigrationError, NeedsAttention, NothingToDo
 from .kkp import MIGRATION_LABEL, ClusterInfo, KkpAccess
-from .usercluster import UserCluster
+from .usercluster import UserCluster, pod_key
 
 log = logging.getLogger(__name__)
 CNI_NAMES = {"canal": "Canal", "cilium": "Cilium"}
@@ -150,21 +150,47 @@ def set_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
 
 
 def plan_restart(user: UserCluster, target: str) -> dict:
-    return user.restart_plan(target).as_dict()
+    """The plan, with the manifests of the pods without a controller: kept where they outlive the
+    restart's own try, so a try killed between deleting such a pod and creating it again is
+    followed by one that brings it back."""
+    from .restart import fresh_manifest
+    plan = user.restart_plan(target).as_dict()
+    bare = set(plan["without_controller"])
+    plan["kept_manifests"] = [fresh_manifest(p) for p in user.pods() if pod_key(p) in bare]
+    return plan
+
+
+def restore_deleted_pods(user: UserCluster, manifests: list[dict], timeout: float = 120.0) -> list[str]:
+    """Create again each kept pod that is gone or going (an earlier try deleted it and was
+    interrupted); a pod still running is left alone."""
+    restored = []
+    for manifest in manifests:
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        pod = user.get("v1", "pods", name, ns)
+        if pod is not None and not pod["metadata"].get("deletionTimestamp"):
+            continue
+        user.wait_gone([{"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns}], timeout)
+        user.create_pod(manifest)
+        restored.append(f"{ns}/{name}")
+    if restored:
+        log.warning("re-created pods without a controller that an interrupted try had deleted: %s", restored)
+    return restored
 
 
 def restart_pods(user: UserCluster, target: str, *, include_without_controller: bool, parallelism: int,
-                 pdb_wait_seconds: float) -> dict:
-    """Re-plan against the cluster as it is now (pods already on the target CNI are not touched
-    again), then restart."""
+                 pdb_wait_seconds: float, kept_manifests: list[dict] = ()) -> dict:
+    """Bring back included pods an interrupted try deleted, re-plan against the cluster as it is
+    now (pods already on the target CNI are not touched again), then restart."""
+    restored = restore_deleted_pods(user, list(kept_manifests)) if include_without_controller else []
     plan = user.restart_plan(target)
+    plan.without_controller = [k for k in plan.without_controller if k not in restored]  # created just now
     log.info("restarting %d pods (%d without a controller %s); %d already on %s", len(plan.to_restart),
              len(plan.without_controller), "included" if include_without_controller else "left alone",
              plan.already_managed, CNI_NAMES[target])
     result = user.restart_pods(plan, include_without_controller=include_without_controller,
                                parallelism=parallelism, pdb_wait_seconds=pdb_wait_seconds)
     out = {"planned": len(plan.to_restart), "left_alone": [] if include_without_controller
-           else plan.without_controller, **result.as_dict()}
+           else plan.without_controller, "restored": restored, **result.as_dict()}
     if result.blocked:
         raise NeedsAttention(f"Cluster {user.cluster_id}: disruption budgets kept {len(result.blocked)} pod(s) from "
                              f"restarting ({'; '.join(f'{k}: {v}' for k, v in list(result.blocked.items())[:3])}); "

@@ -142,3 +142,22 @@ def test_a_list_answered_with_an_error_never_passes_for_an_empty_cluster(kkp_lab
     verdict = wait_on(user, "pods_managed", {"cni": "cilium"}, 3)
 
     assert not verdict.done
+
+
+def test_a_server_certificate_the_kubeconfig_does_not_trust_fails_at_once(kkp_lab):
+    import base64
+    import copy
+
+    import certifi
+
+    lab = kkp_lab.lab
+    kubeconfig = copy.deepcopy(lab.seed.kubeconfig())
+    foreign_ca = open(certifi.where(), "rb").read().split(b"-----END CERTIFICATE-----")[0] + \
+        b"-----END CERTIFICATE-----\n"
+    kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(foreign_ca).decode()
+    sent = count_requests(lab.seed)
+
+    with pytest.raises(NeedsAttention, match=r"^seed at https://.* presented a certificate its kubeconfig does not "
+                                             r"trust; set the cluster's certificate-authority-data"):
+        Kube(kubeconfig, "seed").get("/api/v1/namespaces")
+    assert sent["requests"] == 0, "the TLS handshake fails before any request"

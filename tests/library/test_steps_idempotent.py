@@ -47,3 +47,26 @@ def test_each_canal_to_cilium_step_twice(kkp_lab):
     rolled = steps.restart_machine_deployments(kkp, uc, start)
     assert rolled["restarted"] == rolled["machine_deployments"] != []
     assert steps.restart_machine_deployments(kkp, uc, start)["restarted"] == [], "one machine roll per run"
+
+
+def test_a_pod_without_a_controller_that_an_interrupted_try_deleted_comes_back(kkp_lab):
+    lab, user = kkp_lab.lab, kkp_lab.clusters["webshop-canal-iptables"]
+    kkp = SeedAccess(Kube(lab.seed.kubeconfig(), "seed"), user.id)
+    uc = UserCluster(Kube(kkp.admin_kubeconfig(), f"user cluster {user.id}"), user.id)
+    steps.switch_cni(kkp, "cilium", "1.19.4")
+    until(lambda: uc.cilium_state().done)
+    plan = steps.plan_restart(uc, "cilium")
+    assert [m["metadata"]["name"] for m in plan["kept_manifests"]] == ["debug-shell"]
+    old_uid = uc.get("v1", "pods", "debug-shell", "default")["metadata"]["uid"]
+    uc.kube.delete("/api/v1/namespaces/default/pods/debug-shell")      # what the killed try got to do
+
+    out = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60,
+                             kept_manifests=plan["kept_manifests"])
+
+    assert out["restored"] == ["default/debug-shell"] and out["recreated"] == []
+    back = uc.get("v1", "pods", "debug-shell", "default")
+    assert back is not None and back["metadata"]["uid"] != old_uid
+    assert "default/debug-shell" in cni_state(lab, user).pod_names
+    again = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60,
+                               kept_manifests=plan["kept_manifests"])
+    assert again["restored"] == [] and again["recreated"] == [], "a pod brought back is not restarted again"
