@@ -9,7 +9,7 @@ PIP := $(BIN)/pip --disable-pip-version-check
 BUILD_TOOLS := setuptools>=70.1
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test bench lock clean
+.PHONY: install run test figures bench lock clean
 
 install: $(INSTALLED)
 
@@ -29,6 +29,11 @@ run: install
 # The whole suite. Importing Airflow writes into AIRFLOW_HOME, so tests get their own inside .airflow/.
 test: install
 	AIRFLOW_HOME=$(CURDIR)/.airflow/pytest $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The reliability suite alone (bad inputs, faults, a kill mid-step); its figures print at the end.
+figures: install
+	AIRFLOW_HOME=$(CURDIR)/.airflow/pytest $(BIN)/python -m pytest -q tests/e2e/test_bad_inputs.py tests/dags/test_faults.py \
+		tests/dags/test_canal_to_cilium_refusals.py tests/e2e/test_resume_after_kill.py
 
 # Every benchmark against the lab, side by side; prints a table and writes bench/results/ (~5 min).
 bench: install
