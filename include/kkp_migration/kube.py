@@ -106,8 +106,8 @@ class Kube:
                 raise AccessDenied(f"The credentials for {self.what} were refused (401 Unauthorized); "
                                    "renew the token in the connection or kubeconfig.", 401, reason) from None
             if exc.status == 403:
-                raise AccessDenied(f"{text.rstrip('.')}; grant the credentials for {self.what} that permission, "
-                                   "or use its admin kubeconfig.", 403, reason) from None
+                raise AccessDenied(f"{text.rstrip('.')}; grant the credentials for {self.what} that permission "
+                                   "(deploy/rbac/ lists every one the DAGs need).", 403, reason) from None
             if exc.status == 404:
                 raise NotFound(f"{text.rstrip('.')}; check that {self.what} is the cluster meant and is fully set up.",
                                404, reason) from None

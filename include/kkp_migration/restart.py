@@ -15,6 +15,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from .conditions import pod_ready
+from .errors import NeedsAttention
 from .kube import KubeApiError, NotFound, TransientKubeError
 from .retry import retry_transient
 
@@ -138,7 +139,8 @@ class Restarter:
                     try:
                         outcome = fut.result()
                     except Exception as exc:  # one pod's failure must not stop the others
-                        result.failed[key] = str(exc)
+                        result.failed[key] = str(exc).rstrip(".")
+                        result.retryable &= not isinstance(exc, NeedsAttention)
                         continue
                     if outcome == "evicted":
                         result.evicted.append(key)

@@ -197,9 +197,11 @@ def restart_pods(user: UserCluster, target: str, *, include_without_controller: 
                              "wait until those workloads are healthy (or relax the PodDisruptionBudget), then clear "
                              "this task: pods already restarted are not restarted again.")
     if result.failed:
-        raise MigrationError(f"Cluster {user.cluster_id}: {len(result.failed)} pod(s) could not be restarted "
-                             f"({'; '.join(f'{k}: {v}' for k, v in list(result.failed.items())[:3])}); clear this "
-                             "task to retry them.")
+        error = MigrationError if result.retryable else NeedsAttention
+        raise error(f"Cluster {user.cluster_id}: {len(result.failed)} pod(s) could not be restarted "
+                    f"({'; '.join(f'{k}: {v}' for k, v in list(result.failed.items())[:3])}); "
+                    + ("clear this task to retry them." if result.retryable else
+                       "fix that first, then clear this task: pods already restarted are not restarted again."))
     return out
 
 

@@ -60,6 +60,7 @@ class RestartResult:
     gone: list[str] = field(default_factory=list)          # disappeared before we reached them
     blocked: dict[str, str] = field(default_factory=dict)  # ns/name -> what blocked it (PDB message)
     failed: dict[str, str] = field(default_factory=dict)
+    retryable: bool = True      # False once a failure is one a retry cannot fix (403, a missing API)
 
     def as_dict(self) -> dict:
         return {"evicted": len(self.evicted), "recreated": self.recreated, "gone": len(self.gone),
