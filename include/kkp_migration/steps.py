@@ -290,9 +290,19 @@ def recreate_missing_pods(user: UserCluster, manifests: list[dict]) -> dict:
 
 
 def verify(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old_version: str | None,
-           left_alone: list[str] = ()) -> dict:
+           left_alone: list[str] = (), settle_seconds: float = 60.0) -> dict:
     """Runbook step 7, checked rather than eyeballed. Pods the approver chose to leave alone are
-    reported, not counted as failures."""
+    reported, not counted as failures. Pods re-created a moment ago (after the machine roll) take a
+    while to run, so a failing check is repeated for up to `settle_seconds` before it counts."""
+    deadline = time.monotonic() + settle_seconds
+    while not (result := _verify_once(kkp, user, cni, old_cni, old_version, left_alone))["ok"] \
+            and time.monotonic() < deadline:
+        time.sleep(2)
+    return result
+
+
+def _verify_once(kkp: KkpAccess, user: UserCluster, cni: str, old_cni: str | None, old_version: str | None,
+                 left_alone: list[str]) -> dict:
     info = kkp.get_cluster()
     problems = []
     if info.cni_type != cni:
