@@ -198,6 +198,12 @@ class CeleryStack:
             except psutil.NoSuchProcess:
                 pass
 
+    def restart(self, name: str) -> None:
+        """Start a killed service again, as its supervisor (systemd, a Deployment) would."""
+        self.groups[name].stop()            # reaps what the kill left
+        self._start(name, ["airflow", name], self.env)
+        self.killed.discard(name)
+
     # ---- stop ------------------------------------------------------------------------------------------
 
     def stop(self) -> list[Stopped]:
