@@ -23,6 +23,10 @@ MIGRATION_LABEL = "unsafe-cni-migration"
 CLUSTERS = "/apis/kubermatic.k8c.io/v1/clusters"
 
 
+class StaleCluster(MigrationError):
+    """A conditional update found the Cluster changed since it was read."""
+
+
 @dataclass(frozen=True)
 class ClusterInfo:
     """What the migration needs to know about a KKP user cluster."""
@@ -38,6 +42,7 @@ class ClusterInfo:
     labels: dict = field(default_factory=dict)
     health: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
+    resource_version: str = ""     # the seed object's; the KKP API does not expose one
 
     def unhealthy(self) -> list[str]:
         return sorted(k for k, v in self.health.items() if v != "HealthStatusUp")
@@ -49,7 +54,10 @@ class KkpAccess(Protocol):
     def get_cluster(self) -> ClusterInfo: ...
 
     def update_cluster(self, *, labels: dict | None = None, cni: tuple[str, str] | None = None,
-                       proxy_mode: str | None = None, annotations: dict | None = None) -> ClusterInfo: ...
+                       proxy_mode: str | None = None, annotations: dict | None = None,
+                       expect_version: str = "") -> ClusterInfo:
+        """`expect_version`: change only the Cluster read at that resource_version (StaleCluster
+        otherwise), where the access path supports a precondition."""
 
     def admin_kubeconfig(self) -> dict: ...
 
@@ -92,11 +100,17 @@ class SeedAccess:
                            f"{self.project_id}; fix project_id.")
         return info
 
-    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None) -> ClusterInfo:
+    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None,
+                       expect_version="") -> ClusterInfo:
         patch = _cluster_patch(labels, cni, proxy_mode, annotations)
+        if expect_version:          # a merge patch carrying resourceVersion is conditional: 409 if stale
+            patch.setdefault("metadata", {})["resourceVersion"] = expect_version
         try:
             obj = self.seed.merge_patch(f"{CLUSTERS}/{self.cluster_id}", patch)
         except KubeApiError as exc:
+            if exc.code == 409 and expect_version:
+                raise StaleCluster(f"Cluster {self.cluster_id} changed since it was read "
+                                   f"(resourceVersion {expect_version}).") from None
             if exc.code in (400, 403, 422) or "denied the request" in str(exc):
                 raise Refused(f"KKP refused the change to cluster {self.cluster_id}: {_after_colon(exc)}") from None
             raise
@@ -151,7 +165,7 @@ def _info_from_seed(obj: dict) -> ClusterInfo:
         cni_type=cni.get("type", ""), cni_version=cni.get("version", ""),
         proxy_mode=net.get("proxyMode", ""), konnectivity=bool(net.get("konnectivityEnabled", False)),
         labels=dict(meta.get("labels") or {}), health=dict(status.get("extendedHealth") or {}),
-        annotations=dict(meta.get("annotations") or {}))
+        annotations=dict(meta.get("annotations") or {}), resource_version=str(meta.get("resourceVersion", "")))
 
 
 class ApiAccess:
@@ -212,7 +226,9 @@ class ApiAccess:
         health = self._json(self._request("GET", self._path + "/health"), "get health")
         return _info_from_api(obj, self.project_id, health)
 
-    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None) -> ClusterInfo:
+    def update_cluster(self, *, labels=None, cni=None, proxy_mode=None, annotations=None,
+                       expect_version="") -> ClusterInfo:
+        # KKP's API takes no precondition (its cluster has no resourceVersion): expect_version is moot
         patch = _cluster_patch(labels, cni, proxy_mode, annotations)
         api_patch = {k: v for k, v in (patch.get("metadata") or {}).items()}
         if "spec" in patch:

@@ -13,7 +13,7 @@ import logging
 import time
 
 from .errors import BadInput, MigrationError
-from .kkp import KkpAccess
+from .kkp import KkpAccess, StaleCluster
 
 LOCK = "kkp-cni-migration.kubermatic.io/lock"
 log = logging.getLogger(__name__)
@@ -33,26 +33,37 @@ def holder(annotations: dict) -> dict | None:
         return {"run": raw, "since": "?"}
 
 
-def acquire(kkp: KkpAccess, run: str, take_over_from: str = "") -> dict:
+def acquire(kkp: KkpAccess, run: str, take_over_from: str = "", attempts: int = 5) -> dict:
     """Take the lock for `run` (again, if it already holds it); refuse if another run holds it,
-    unless that run is named in `take_over_from`."""
-    current = holder(kkp.get_cluster().annotations)
-    if current and current["run"] != run:
-        if current["run"] != take_over_from:
+    unless that run is named in `take_over_from`. On the seed the write is conditional on the
+    Cluster as read (resourceVersion): a change in between (KKP updating the Cluster, another run
+    locking it) means read and decide again. The KKP API has no precondition, so the lock is read
+    back there too: the last writer wins and the other refuses."""
+    for _ in range(attempts):
+        info = kkp.get_cluster()
+        current = holder(info.annotations)
+        if current and current["run"] == run:
+            return current
+        if current and current["run"] != take_over_from:
             raise Locked(f"Cluster {kkp.cluster_id} is held by run {current['run']} (since {current['since']}); wait "
                          "for it to finish, or, if that run is gone for good, trigger again with "
                          f"take_over_lock_from={current['run']!r}.")
-        log.warning("taking over the lock of cluster %s from run %s, as take_over_lock_from asks", kkp.cluster_id,
-                    current["run"])
-    if current and current["run"] == run:
-        return current
-    mine = {"run": run, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    kkp.update_cluster(annotations={LOCK: json.dumps(mine, sort_keys=True)})
-    now = holder(kkp.get_cluster().annotations)
-    if not now or now["run"] != run:      # another run wrote in between: it wins
-        raise Locked(f"Cluster {kkp.cluster_id} was locked by run {now and now['run']} at the same moment; try "
-                     "again when that run has finished.")
-    return {**mine, "took_over_from": current["run"] if current else None}
+        if current:
+            log.warning("taking over the lock of cluster %s from run %s, as take_over_lock_from asks",
+                        kkp.cluster_id, current["run"])
+        mine = {"run": run, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        try:
+            kkp.update_cluster(annotations={LOCK: json.dumps(mine, sort_keys=True)},
+                               expect_version=info.resource_version)
+        except StaleCluster:
+            continue
+        now = holder(kkp.get_cluster().annotations)
+        if not now or now["run"] != run:      # another run wrote in between: it wins
+            raise Locked(f"Cluster {kkp.cluster_id} was locked by run {now and now['run']} at the same moment; "
+                         "try again when that run has finished.")
+        return {**mine, "took_over_from": current["run"] if current else None}
+    raise MigrationError(f"Cluster {kkp.cluster_id} kept changing while its lock was taken ({attempts} tries); "
+                         "clear this task to try again.")
 
 
 def release(kkp: KkpAccess, run: str) -> bool:
