@@ -11,18 +11,15 @@ from kkp_migration.airflow.params import RUNBOOK, cluster_params, wait_params
 PARAMS = {
     **cluster_params(),
     "cilium_version": Param(versions.default("cilium"), type="string", enum=list(versions.supported("cilium")),
-                            title="Cilium version", description="A Cilium version KKP supports.",
-                            section="Migration"),
+                            title="Cilium version", description="A Cilium version KKP supports."),
     "proxy_mode_after": Param("keep", type="string", enum=["keep", "iptables", "ebpf"],
                               title="kube-proxy mode afterwards (step 5)",
                               values_display={"keep": "keep the current mode",
                                               "iptables": "iptables (recommended after ipvs)",
                                               "ebpf": "ebpf (Cilium kube-proxy replacement; needs Konnectivity)"},
-                              description="ipvs is not recommended with Cilium (KKP known issue).",
-                              section="Migration"),
+                              description="ipvs is not recommended with Cilium (KKP known issue)."),
     "restart_machine_deployments": Param(True, type="boolean", title="Restart machine deployments (step 6)",
-                                         description="Roll every machine so no node keeps Canal leftovers.",
-                                         section="Migration"),
+                                         description="Roll every machine so no node keeps Canal leftovers."),
     **wait_params(cni_ready=15, pods_managed=30, proxy_mode=15, machines_rolled=120),
 }
 DOC = f"""

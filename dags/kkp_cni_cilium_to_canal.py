@@ -14,11 +14,9 @@ PARAMS = {
                            values_display={v: f"{v} (deprecated: accepted for a rollback)"
                                            for v in versions.deprecated("canal")},
                            title="Canal version", description="The Canal version to go (back) to; a rollback "
-                                                              "uses the version the cluster ran before.",
-                           section="Migration"),
+                                                              "uses the version the cluster ran before."),
     "restart_machine_deployments": Param(True, type="boolean", title="Restart machine deployments (step 5)",
-                                         description="Roll every machine so no node keeps Cilium leftovers.",
-                                         section="Migration"),
+                                         description="Roll every machine so no node keeps Cilium leftovers."),
     **wait_params(cni_ready=15, pods_managed=30, machines_rolled=120),
 }
 DOC = f"""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag
 
 from kkp_migration.airflow import fleet
-from kkp_migration.airflow.params import RUNBOOK
+from kkp_migration.airflow.params import RUNBOOK, approvers_param
 from kkp_migration.fleetplan import MAX_WAVES
 
 DOC = f"""
@@ -35,7 +35,9 @@ and treats the wave's approval as the approval of its own steps, unless the plan
     dag_id="kkp_fleet_rollout",
     params={"plan_path": Param("", type="string", title="Fleet plan file",
                                description="Path of the plan on the workers; empty: $KKP_FLEET_PLAN, else "
-                                           "include/config/clusters.yaml.")},
+                                           "include/config/clusters.yaml."),
+            "approvers": approvers_param("Only these Airflow users may start a wave (user ids as the auth "
+                                         "manager knows them). Empty: anyone allowed to act on the DAG.")},
     doc_md=DOC,
     tags=["kkp", "cni-migration", "fleet"],
     schedule=None,

@@ -12,10 +12,9 @@ PARAMS = {
     "proxy_mode": Param("iptables", type="string", enum=["iptables", "ipvs", "ebpf"], title="Proxy mode",
                         values_display={"iptables": "iptables", "ipvs": "ipvs (not with Cilium: known issue)",
                                         "ebpf": "ebpf (Cilium kube-proxy replacement; needs Konnectivity)"},
-                        description="The kube-proxy mode to move to.", section="Migration"),
+                        description="The kube-proxy mode to move to."),
     "restart_machine_deployments": Param(True, type="boolean", title="Restart machine deployments (step 4)",
-                                         description="Roll every machine so no node keeps old iptables/ipvs rules.",
-                                         section="Migration"),
+                                         description="Roll every machine so no node keeps old iptables/ipvs rules."),
     **wait_params(proxy_mode=15, machines_rolled=120),
 }
 DOC = f"""

@@ -31,6 +31,10 @@ def stack_env(port: int, base: dict[str, str] | None = None) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         # New DAG files show up within half a minute instead of the default five.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # Airflow 3.3.2: a task's supervisor notices its process ended only at its next heartbeat
+        # check (5 s by default); a gate answered or a wait resumed before the scheduler heard of
+        # that exit is failed as "state changed externally" and asked again after a retry delay.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
     })
     return env

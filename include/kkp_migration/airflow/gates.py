@@ -4,6 +4,10 @@ The body is the plan an upstream task computed (markdown: what will happen, how 
 where, what is left alone and why), so the approver decides on facts. "Stop here" skips every
 later step but the run's report, which then says where and by whom the run was stopped.
 
+A gate's templates (subject, body, the proceed option) may use `plan`, the XCom of its
+`plan_task_id`, so an option says what it does ("Restart 21 pods"). Each request is announced to
+the run's notifiers (notify.py).
+
 A proceed answer goes on only inside the run's maintenance window (window.py: a late approval
 waits for the next window or stops the run). A run the fleet started carries `fleet_approval`:
 the fleet's approved wave gate stands for this gate's answer, checked against the fleet run's own
@@ -19,12 +23,19 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowFailException
 
+from .notify import APPROVAL, MigrationNotifier
 from .window import WindowHold
 
 STOP = "Stop here"
 # The fleet DAG's wave gate and the task listing the wave's clusters (in group wave_<n>).
 START_WAVE = "Start this wave"
 WAVE_GATE, WAVE_CLUSTERS = "approve_wave", "clusters"
+
+
+def counted(noun: str, plan_key: str) -> str:
+    """Jinja for "<n> <noun>s", n the length of the plan's list `plan_key`: counted("pod", "to_restart")."""
+    n = f"(plan.{plan_key} | length)"
+    return "{{ %s }} {{ '%s' if %s == 1 else '%ss' }}" % (n, noun, n, noun)
 
 
 def fleet_answer(context, proceed: str, form_defaults: dict) -> dict | None:
@@ -53,19 +64,31 @@ def fleet_answer(context, proceed: str, form_defaults: dict) -> dict | None:
 class MigrationGate(WindowHold, HITLOperator, SkipMixin):
     inherits_from_skipmixin = True
     ui_color = "#fbe8c8"
+    template_fields = (*HITLOperator.template_fields, "options", "proceed")
 
     def __init__(self, *, proceed: str, plan_task_id: str | None = None, spare: tuple[str, ...] = ("report",),
                  response_timeout: timedelta | None = timedelta(hours=12), acts: str = "the next step", **kwargs):
         if plan_task_id and "body" not in kwargs:
-            kwargs["body"] = "{{ ti.xcom_pull(task_ids='%s')['markdown'] }}" % plan_task_id
+            kwargs["body"] = "{{ plan.markdown }}"
+        kwargs.setdefault("notifiers", [MigrationNotifier(APPROVAL)])
         super().__init__(options=[proceed, STOP], multiple=False, response_timeout=response_timeout, **kwargs)
+        self.plan_task_id = plan_task_id
         self.proceed = proceed
         self.spare = spare
         self.acts = acts
 
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        if self.plan_task_id:
+            context = {**context, "plan": context["ti"].xcom_pull(task_ids=self.plan_task_id)}
+        super().render_template_fields(context, jinja_env)
+
     def execute(self, context) -> Any:
         answer = fleet_answer(context, self.proceed, self.params.dump())
         if answer is None:
+            # the run's `approvers` are the only respondents Airflow accepts (HTTP 403 for others)
+            approvers = context["params"].get("approvers") or []
+            if approvers:
+                self.assigned_users = [{"id": user, "name": user} for user in approvers]
             return super().execute(context)
         self.log.info("Approved for this cluster by %s", answer["responded_by_user"]["name"])
         return self.go_on(context, answer)

@@ -12,17 +12,19 @@ from datetime import timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, TaskGroup, TriggerRule, task
 
-from .gates import STOP, MigrationGate
+from .gates import STOP, MigrationGate, counted
+from .notify import FAILED, FINISHED, MigrationNotifier
 from .sensors import ClusterWaitSensor
 from .window import MaintenanceWindowSensor
 
 CNI = {"canal": "Canal", "cilium": "Cilium"}
 # What every migration DAG shares: triggered per cluster, owned by the platform team, retried on
-# transient failures (errors a person must fix fail at once), many clusters in parallel.
+# transient failures (errors a person must fix fail at once), a failure announced, many clusters in parallel.
 DAG_DEFAULTS = dict(
     schedule=None,
     catchup=False,
-    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args={"owner": "platform", "retries": 2, "retry_delay": timedelta(seconds=20),
+                  "on_failure_callback": MigrationNotifier(FAILED)},
     max_active_runs=16,
     render_template_as_native_obj=True,
 )
@@ -52,7 +54,8 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]):
 def switch_cni(target: str, version_param: str) -> TaskGroup:
     """Runbook steps 1-2: label, switch spec.cniPlugin, wait until KKP deployed the new CNI."""
     with TaskGroup(SWITCH, tooltip=f"Steps 1-2: label the cluster and switch to {CNI[target]}") as group:
-        gate = MigrationGate(task_id="approve_switch", proceed=f"Switch to {CNI[target]}", plan_task_id=PREFLIGHT,
+        gate = MigrationGate(task_id="approve_switch", plan_task_id=PREFLIGHT,
+                             proceed=f"Switch to {CNI[target]} " + "{{ params.%s }}" % version_param,
                              acts=f"the switch to {CNI[target]}",
                              subject="Switch cluster {{ params.cluster_id }} to " + CNI[target] + " {{ params."
                                      + version_param + " }}?")
@@ -80,7 +83,8 @@ def restart_pods(group_id: str, target: str, old_cni: str, old_removed_later: bo
             return tasks.plan_pod_restart(target, old_cni, old_removed_later)
 
         gate = MigrationGate(
-            task_id="approve_pod_restart", proceed="Restart pods", plan_task_id=f"{group_id}.plan_pod_restart",
+            task_id="approve_pod_restart", proceed="Restart " + counted("pod", "to_restart"),
+            plan_task_id=f"{group_id}.plan_pod_restart",
             acts="the pod restart",
             subject="Restart the pods of cluster {{ params.cluster_id }} onto " + CNI[target] + "?",
             params={"include_without_controller": Param(
@@ -90,7 +94,7 @@ def restart_pods(group_id: str, target: str, old_cni: str, old_removed_later: bo
         @task(doc_md="Evicts every planned pod (PDBs honoured), in parallel, with progress in the log.")
         def restart():
             from kkp_migration.airflow import tasks
-            return tasks.restart_pods(target, f"{group_id}.approve_pod_restart")
+            return tasks.restart_pods(target, f"{group_id}.approve_pod_restart", f"{group_id}.plan_pod_restart")
 
         wait = ClusterWaitSensor(
             task_id=f"wait_pods_managed_by_{target}", wait="pods_managed",
@@ -112,7 +116,7 @@ def remove_cni(group_id: str, cni: str) -> TaskGroup:
             return tasks.plan_cni_removal(cni, PREFLIGHT)
 
         gate = MigrationGate(
-            task_id=f"approve_{cni}_removal", proceed=f"Delete {CNI[cni]} objects",
+            task_id=f"approve_{cni}_removal", proceed="Delete " + counted(f"{CNI[cni]} object", "objects"),
             plan_task_id=f"{group_id}.plan_{cni}_removal", acts=f"the removal of {CNI[cni]}",
             subject=f"Delete {CNI[cni]} from cluster " + "{{ params.cluster_id }}?",
             params={"keep_shared_crds": Param(
@@ -143,7 +147,8 @@ def restart_machines(group_id: str) -> TaskGroup:
             from kkp_migration.airflow import tasks
             return tasks.plan_machine_restart()
 
-        gate = MigrationGate(task_id="approve_machine_restart", proceed="Restart machines",
+        gate = MigrationGate(task_id="approve_machine_restart",
+                             proceed="Restart " + counted("machine deployment", "machine_deployments"),
                              plan_task_id=f"{group_id}.plan_machine_restart", acts="the machine restart",
                              subject="Replace every machine of cluster {{ params.cluster_id }}?")
 
@@ -184,9 +189,10 @@ def verify(target: str, restart_group_id: str):
 
 def report(title: str, gates: list[str], change_task_id: str = f"{SWITCH}.label_and_switch"):
     """`change_task_id` is the first task that changes the cluster: after it, a stop needs a rollback."""
-    @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE,
-          doc_md="The run's report: before/after, approvals (who, when), step timings, and the rollback conf "
-                 "if the run stopped after the change.")
+    @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE, on_success_callback=MigrationNotifier(FINISHED),
+          doc_md="The run's report (the run page's *Migration report* tab, XCom `report`, this task's log): "
+                 "before/after, approvals (who, when, with what), step timings, and the rollback conf if the "
+                 "run stopped after the change.")
     def run():
         from kkp_migration.airflow import tasks
         return tasks.run_report(title, PREFLIGHT, change_task_id, gates, "verify", STOP)
@@ -218,7 +224,7 @@ def change_proxy_mode(group_id: str, mode_param: str, optional: bool = False) ->
             from kkp_migration.airflow import tasks
             return tasks.plan_proxy_mode(mode_param)
 
-        gate = MigrationGate(task_id="approve_proxy_mode", proceed="Change proxy mode",
+        gate = MigrationGate(task_id="approve_proxy_mode", proceed="Switch kube-proxy to " + mode,
                              plan_task_id=f"{group_id}.plan_proxy_mode", acts="the kube-proxy mode change",
                              subject="Change the kube-proxy mode of cluster {{ params.cluster_id }} to " + mode + "?")
 

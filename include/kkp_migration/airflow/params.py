@@ -16,6 +16,11 @@ from ..ids import ID_PATTERN
 RUNBOOK = "https://docs.kubermatic.com/kubermatic/main/tutorials-howtos/networking/cni-migration/"
 
 
+def approvers_param(description: str) -> Param:
+    return Param([], type="array", items={"type": "string", "minLength": 1}, title="Approvers",
+                 description=description, section="Cluster")
+
+
 def cluster_params() -> dict[str, Param]:
     return {
         "cluster_id": Param("", type="string", title="Cluster ID",
@@ -39,6 +44,9 @@ def cluster_params() -> dict[str, Param]:
                                      description="Only when a run that stopped half-way is gone for good: its "
                                                  "dag_id/run_id, as the refusal and its report name it. Logged.",
                                      section="Recovery"),
+        "approvers": approvers_param("Only these Airflow users may answer this run's approval gates "
+                                     "(user ids as the auth manager knows them). Empty: anyone allowed to "
+                                     "act on the DAG."),
         "maintenance_window": Param(None, type=["null", "object"], title="Maintenance window",
                                     description='Act only inside this window, e.g. {"days": ["sat"], "start": "02:00", '
                                                 '"duration": "3h", "timezone": "Europe/Berlin"} or {"cron": '

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -21,6 +20,7 @@ from .window import guard as window_guard
 log = logging.getLogger(__name__)
 MIGRATION_DAG = {"canal": "kkp_cni_cilium_to_canal", "cilium": "kkp_cni_canal_to_cilium"}   # by target CNI
 VERSION_PARAM = {"cilium": "cilium_version", "canal": "canal_version"}
+PLUMBING = ("EmptyOperator", "_BranchPythonDecoratedOperator")   # operator names of branches and joins
 
 
 def record_error(message: str) -> None:
@@ -30,12 +30,11 @@ def record_error(message: str) -> None:
 
 
 def step(fn):
-    """Map the library's errors to Airflow's task outcomes and time the step."""
+    """Map the library's errors to Airflow's task outcomes (the report takes durations from Airflow)."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        started = time.time()
         try:
-            out = fn(*args, **kwargs)
+            return fn(*args, **kwargs)
         except NothingToDo as exc:
             raise AirflowSkipException(str(exc)) from None
         except (BadInput, Refused, NeedsAttention) as exc:
@@ -44,9 +43,6 @@ def step(fn):
         except MigrationError as exc:
             record_error(str(exc))
             raise
-        if isinstance(out, dict):
-            out["seconds"] = round(time.time() - started, 3)
-        return out
     return run
 
 
@@ -182,14 +178,15 @@ def plan_pod_restart(target: str, old_cni: str, old_removed_later: bool) -> dict
 
 
 @step
-def restart_pods(target: str, gate_task_id: str) -> dict:
+def restart_pods(target: str, gate_task_id: str, plan_task_id: str) -> dict:
     params = _ctx()["params"]
     window_guard(params, "the pod restart")
     answer = _pull(gate_task_id) or {}
     include = bool((answer.get("params_input") or {}).get("include_without_controller"))
     _, user = open_cluster(params)
     return steps.restart_pods(user, target, include_without_controller=include,
-                              parallelism=params["parallelism"], pdb_wait_seconds=params["pdb_wait_seconds"])
+                              parallelism=params["parallelism"], pdb_wait_seconds=params["pdb_wait_seconds"],
+                              kept_manifests=(_pull(plan_task_id) or {}).get("kept_manifests") or [])
 
 
 @step
@@ -271,6 +268,14 @@ def _settle_lock(params: dict, held: dict, keep: bool) -> str:
     return f"Released the lock of cluster {params['cluster_id']}{taken}."
 
 
+def _finished_tasks(ti, gate_task_ids: list[str]) -> list[dict]:
+    """The run's finished tasks with their durations (Airflow's own), and what each is to the report:
+    a gate (its time is the approver's), plumbing (branches and joins) or work."""
+    return [{"task_id": b["task_id"], "state": b["state"], "seconds": b["duration"],
+             "kind": "gate" if b["task_id"] in gate_task_ids else "plumbing" if b["operator"] in PLUMBING else "work"}
+            for b in ti.get_task_breadcrumbs(dag_id=ti.dag_id, run_id=ti.run_id)]
+
+
 def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_task_ids: list[str],
                verify_task_id: str, stop_option: str) -> dict:
     """The run's last task: what changed, who approved what and when, how long each step took,
@@ -291,7 +296,8 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
     elif failed:
         outcome = "FAILED at " + "; ".join(f"{t}: {errors[t]}" if errors[t] else t for t in failed)
     elif stopped:
-        outcome = f"STOPPED at {stopped['gate']} by {stopped['by']} ({stopped['at']}); nothing after it changed"
+        outcome = (f"STOPPED at {stopped['gate']} by {stopped['by']} ({report.moment(stopped['at'])}); nothing after "
+                   "it changed")
     elif verified and verified.get("ok"):
         outcome = "completed and verified"
     else:
@@ -301,19 +307,18 @@ def run_report(title: str, preflight_task_id: str, switch_task_id: str, gate_tas
         sections.append(("Cluster", report.before_after_table(pre["original"],
                                                               (verified or {}).get("cluster"))))
     sections.append(("Approvals", report.approvals_table(approvals)))
-    timings = []
-    for task_id in sorted(states):
-        out = _pull(task_id) if states[task_id] == "success" else None
-        secs = out.get("seconds") if isinstance(out, dict) else None
-        timings.append([task_id, states[task_id], "" if secs is None else f"{secs:.1f}s"])
-    sections.append(("Steps", report.table(["task", "state", "took"], timings)))
+    steps = [node.node_id for node in ctx["dag"].task_group.topological_sort()]   # the runbook's steps, in order
+    sections.append(("Steps", report.steps_table(_finished_tasks(ti, gate_task_ids), steps,
+                                                 stopped["gate"] if stopped else None)))
     rollback = pre.get("rollback") if pre else None
     half_way = switched and outcome != "completed and verified"
     if rollback and half_way:
         sections.append(("Rollback", report.conf_block(rollback["dag_id"], rollback["conf"])))
     if pre and pre.get("lock"):
         sections.append(("Lock", _settle_lock(params, pre["lock"], keep=half_way)))
-    md = report.run_report(f"{title}: cluster {params['cluster_id']}", outcome, sections)
+    name = pre["cluster"]["name"] if pre else None
+    md = report.run_report(f"{title}: cluster {name} (`{params['cluster_id']}`)" if name else
+                           f"{title}: cluster {params['cluster_id']}", outcome, sections)
     log.info("\n%s", md)
     result = {"outcome": outcome, "markdown": md, "approvals": approvals, "failed": failed, "errors": errors,
               "rollback": rollback if switched else None}
