@@ -28,6 +28,7 @@ run: install
 
 # The whole suite. Importing Airflow writes into AIRFLOW_HOME, so tests get their own inside .airflow/.
 test: install
+	bash scripts/debian-packages.sh
 	AIRFLOW_HOME=$(CURDIR)/.airflow/pytest $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The reliability suite alone (bad inputs, faults, a kill mid-step); its figures print at the end.
