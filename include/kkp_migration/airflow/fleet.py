@@ -23,6 +23,10 @@ from .tasks import step
 log = logging.getLogger(__name__)
 POOL = rollout.POOL
 LOAD_PLAN = "load_plan"
+# A migration run started by the fleet or a schedule: counted in the pool, waited for in the
+# triggerer, its outcome the task's; not re-triggered by a retry (its run id exists by then).
+RUN_AND_WAIT = dict(pool=POOL, retries=0, wait_for_completion=True, deferrable=True, allowed_states=["success"],
+                    failed_states=["failed"], fail_when_dag_is_paused=True)
 
 
 @step
@@ -100,9 +104,7 @@ def wave(number: int) -> TaskGroup:
                              body="{{ ti.xcom_pull(task_ids='wave_%d.%s', key='markdown') }}" % (number, WAVE_CLUSTERS),
                              spare=("summary",))
         migrate = TriggerDagRunOperator.partial(
-            task_id="migrate", pool=POOL, retries=0, wait_for_completion=True, deferrable=True, poke_interval=5,
-            allowed_states=["success"], failed_states=["failed"], fail_when_dag_is_paused=True,
-            map_index_template="{{ task.trigger_run_id }}",
+            task_id="migrate", **RUN_AND_WAIT, poke_interval=5, map_index_template="{{ task.trigger_run_id }}",
             doc_md="One migration run per cluster, waited for (deferred); fails when the run fails.",
         ).expand_kwargs(listed)
         listed >> gate >> migrate
@@ -113,9 +115,8 @@ def migrate_in_window(entry: fleetplan.PlanEntry):
     """A scheduled run's one task: the cluster's migration run, started as its window opens and
     waited for. Its gates ask people (no fleet approval stands for them); it counts in the pool."""
     return TriggerDagRunOperator(
-        task_id="migrate", trigger_dag_id=entry.dag_id, conf=entry.conf, pool=POOL, retries=0,
-        trigger_run_id=f"scheduled__{entry.cluster_id}__{{{{ run_id }}}}", wait_for_completion=True, deferrable=True,
-        poke_interval=30, allowed_states=["success"], failed_states=["failed"], fail_when_dag_is_paused=True,
+        task_id="migrate", trigger_dag_id=entry.dag_id, conf=entry.conf, **RUN_AND_WAIT,
+        trigger_run_id=f"scheduled__{entry.cluster_id}__{{{{ run_id }}}}", poke_interval=30,
         doc_md=f"Runs `{entry.dag_id}` for cluster `{entry.cluster_id}` in its window ({entry.window.summary}).")
 
 
