@@ -15,7 +15,7 @@ from aiohttp import web
 
 from lab import rbac
 
-from . import errors, openapi, patch, tables
+from . import errors, openapi, patch, protobuf, tables
 from .disruption import budget_status, check_eviction, pod_ready
 from .errors import ApiError
 from .resources import ResourceType
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lab.cluster import Cluster
 
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOOKMARK_EVERY_S = 10.0
 
 
@@ -192,6 +193,8 @@ async def _body(request: web.Request):
     raw = await request.read()
     if not raw:
         return None
+    if request.content_type == PROTOBUF:
+        return protobuf.decode(raw)
     try:
         return json.loads(raw)
     except ValueError:
