@@ -68,3 +68,42 @@ def test_canal_to_cilium_by_hand(kkp_lab, kubeconfig_file, tmp_path):
     assert after.unmanaged_pods == []
     assert "default/debug-shell" in before.bare_pods and "default/debug-shell" not in after.pod_names, \
         "the runbook's pipeline loses pods without a controller"
+
+
+def test_kube_proxy_mode_by_hand(kkp_lab, kubeconfig_file):
+    """"Changing the Kube-Proxy Mode", ipvs -> iptables, with the runbook's own commands."""
+    lab = kkp_lab.lab
+    user = kkp_lab.clusters["payments-canal-ipvs"]
+    seed, cluster = kubeconfig_file(lab.seed), kubeconfig_file(user.api)
+    env = {**os.environ, "KUBECONFIG": cluster}
+
+    def configmap_mode() -> str:
+        done = subprocess.run(["bash", "-o", "pipefail", "-c",
+                               "kubectl get configmap kube-proxy -n kube-system -oyaml | grep mode"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def kube_proxy_pods() -> dict[str, str]:
+        listed = yaml.safe_load(kubectl(cluster, "get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-proxy", "-o", "yaml"))
+        return {p["metadata"]["uid"]: p["status"].get("phase") for p in listed["items"]}
+
+    assert "mode: ipvs" in configmap_mode()
+    before = kube_proxy_pods()
+    assert before and set(before.values()) == {"Running"}
+
+    # Steps 1 and 2: the label, then spec.clusterNetwork.proxyMode in the seed.
+    kubectl(seed, "label", "cluster", user.id, "unsafe-cni-migration=true")
+    kubectl(seed, "patch", "cluster", user.id, "--type", "merge", "-p",
+            '{"spec": {"clusterNetwork": {"proxyMode": "iptables"}}}')
+
+    # Step 3: watch the ConfigMap until it carries the new mode, then restart kube-proxy.
+    until(lambda: "mode: iptables" in configmap_mode(), timeout=60)
+    assert "mode: ipvs" not in configmap_mode()
+    out = kubectl(cluster, "rollout", "restart", "daemonset", "kube-proxy", "-n", "kube-system")
+    assert "daemonset.apps/kube-proxy restarted" in out
+    kubectl(cluster, "rollout", "status", "daemonset/kube-proxy", "-n", "kube-system", "--timeout=60s")
+    after = until(lambda: (pods := kube_proxy_pods()) and set(pods.values()) == {"Running"} and
+                  len(pods) == len(before) and pods)
+    assert not set(after) & set(before), "every kube-proxy pod was replaced"
+    assert cni_state(lab, user).proxy_mode == "iptables"
