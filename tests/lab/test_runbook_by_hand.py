@@ -85,7 +85,8 @@ def test_kube_proxy_mode_by_hand(kkp_lab, kubeconfig_file):
         return done.stdout
 
     def kube_proxy_pods() -> dict[str, str]:
-        listed = yaml.safe_load(kubectl(cluster, "get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-proxy", "-o", "yaml"))
+        listed = yaml.safe_load(kubectl(cluster, "get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-proxy",
+                                        "-o", "yaml"))
         return {p["metadata"]["uid"]: p["status"].get("phase") for p in listed["items"]}
 
     assert "mode: ipvs" in configmap_mode()
