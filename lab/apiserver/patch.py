@@ -113,7 +113,6 @@ _MERGE_KEYS = {
     "env": "name",
     "volumes": "name",
     "volumeMounts": "mountPath",
-    "ports": "containerPort",
     "imagePullSecrets": "name",
     "tolerations": None,
     "conditions": "type",
@@ -122,6 +121,16 @@ _MERGE_KEYS = {
 }
 # Lists of scalars merged as sets ($patch semantics aside).
 _SET_LISTS = {"finalizers"}
+_CONTAINER_LISTS = {"containers", "initContainers", "ephemeralContainers"}
+
+
+def _merge_key(field: str, parent: str | None) -> str | None:
+    """The patchMergeKey of list `field` inside the object held by `parent`. `ports` is keyed by
+    containerPort in a container and by port in a ServiceSpec; elsewhere (a NetworkPolicy rule,
+    an Endpoints subset) it is atomic."""
+    if field == "ports":
+        return "containerPort" if parent in _CONTAINER_LISTS else "port" if parent == "spec" else None
+    return _MERGE_KEYS.get(field)
 
 
 def strategic_merge_patch(target, patch, field: str | None = None):
@@ -144,7 +153,7 @@ def strategic_merge_patch(target, patch, field: str | None = None):
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(result[key], value, key)
+            result[key] = _merge_list(result[key], value, key, field)
         elif isinstance(value, dict):
             merged = strategic_merge_patch(result.get(key), value, key)
             if merged is None:
@@ -156,10 +165,10 @@ def strategic_merge_patch(target, patch, field: str | None = None):
     return result
 
 
-def _merge_list(current: list, patch: list, field: str) -> list:
+def _merge_list(current: list, patch: list, field: str, parent: str | None = None) -> list:
     if field in _SET_LISTS:
         return list(current) + [v for v in patch if v not in current]
-    key = _MERGE_KEYS.get(field)
+    key = _merge_key(field, parent)
     if not key or not all(isinstance(i, dict) for i in patch):
         if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
             return [i for i in patch if not (isinstance(i, dict) and "$patch" in i)]

@@ -5,11 +5,16 @@ Each test asserts on what the lab stores, not only on what the client was told.
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+from kubernetes import client
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError
 
 from tests.lab.apiserver_support import (  # noqa: F401  (fixtures)
-    JSON_PATCH, MERGE, STRATEGIC, api, crd, deployment, pod, status_body, stored, u1,
+    JSON_PATCH, MERGE, STRATEGIC, api, crd, deployment, kubectl, pod, status_body, stored, u1,
 )
 
 
@@ -236,6 +241,79 @@ def test_error_fault_answers_with_a_status(lab, u1, api, code):
 
 def test_latency_fault_still_answers(lab, u1, api):
     lab.call(lambda: u1.faults.update(latency=0.2))
+    started = time.monotonic()
     api.core.create_namespaced_config_map("default", {"metadata": {"name": "slow"}})
     assert api.core.read_namespaced_config_map("slow", "default").metadata.name == "slow"
+    assert time.monotonic() - started >= 2 * 0.2          # each of the two requests waited the latency
     assert stored(lab, u1, "", "configmaps", "default", "slow") is not None
+
+
+def test_hanging_requests_time_out_a_short_client_timeout_then_get_dropped(lab, u1, api):
+    lab.call(lambda: u1.faults.update(timeout_rate=1.0, hang_seconds=30.0))
+    with pytest.raises(MaxRetryError) as err:       # urllib3 retries the GET, each try times out
+        api.core.list_namespaced_config_map("default", _request_timeout=0.2)
+    assert isinstance(err.value.reason, ReadTimeoutError)
+
+    lab.call(lambda: u1.faults.update(hang_seconds=0.3))
+    started = time.monotonic()
+    with pytest.raises(MaxRetryError) as err:       # a patient client: the lab drops the connection
+        api.core.list_namespaced_config_map("default", _request_timeout=20)
+    assert isinstance(err.value.reason, ProtocolError) and time.monotonic() - started >= 0.3
+
+    lab.call(u1.faults.clear)
+    assert api.core.list_namespaced_config_map("default", _request_timeout=20).items == []
+
+
+def test_services_and_endpoints_crud(lab, u1, api):
+    api.core.create_namespaced_service("default", {
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    assert api.core.read_namespaced_service("web", "default").spec.selector == {"app": "web"}
+    api.core.patch_namespaced_service("web", "default", {"spec": {"ports": [  # merged by `port`
+        {"port": 80, "targetPort": 8081}, {"name": "metrics", "port": 9090}]}}, _content_type=STRATEGIC)
+    ports = stored(lab, u1, "", "services", "default", "web")["spec"]["ports"]
+    assert [(p.get("name"), p["port"], p.get("targetPort")) for p in ports] == [
+        ("http", 80, 8081), ("metrics", 9090, None)]
+    assert [s.metadata.name for s in api.core.list_namespaced_service("default", label_selector="app=web").items] \
+        == ["web"]
+
+    api.core.create_namespaced_endpoints("default", {
+        "metadata": {"name": "web"},
+        "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"name": "http", "port": 8080}]}]})
+    endpoints = api.core.read_namespaced_endpoints("web", "default")
+    endpoints.subsets[0].addresses.append(client.V1EndpointAddress(ip="10.0.0.2"))
+    api.core.replace_namespaced_endpoints("web", "default", endpoints)
+    subset = stored(lab, u1, "", "endpoints", "default", "web")["subsets"][0]
+    assert [a["ip"] for a in subset["addresses"]] == ["10.0.0.1", "10.0.0.2"]
+    assert [e.metadata.name for e in api.core.list_endpoints_for_all_namespaces().items] == ["web"]
+
+    api.core.delete_namespaced_endpoints("web", "default")
+    api.core.delete_namespaced_service("web", "default")
+    assert stored(lab, u1, "", "endpoints", "default", "web") is None
+    assert stored(lab, u1, "", "services", "default", "web") is None
+
+
+def test_version_through_the_client_and_kubectl(u1, api, kubectl):
+    info = client.VersionApi(api.raw).get_code()
+    assert (info.major, info.minor, info.git_version) == ("1", "33", "v1.33.4") and info.platform == "linux/amd64"
+    server = json.loads(kubectl("version", "-o", "json").stdout)["serverVersion"]
+    assert (server["major"], server["minor"], server["gitVersion"]) == ("1", "33", "v1.33.4")
+
+
+def test_custom_resource_put_replaces_and_a_stale_put_conflicts(lab, u1, api):
+    api.crds.create_custom_resource_definition(crd())
+    args = ("example.com", "v1", "default", "widgets")
+    first = api.custom.create_namespaced_custom_object(*args, {
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 1, "a": 1}})
+    current = api.custom.get_namespaced_custom_object(*args, "w1")
+    current["spec"] = {"size": 2}
+    replaced = api.custom.replace_namespaced_custom_object(*args, "w1", current)
+    assert stored(lab, u1, "example.com", "widgets", "default", "w1")["spec"] == {"size": 2}
+    assert replaced["metadata"]["uid"] == first["metadata"]["uid"]
+    assert int(replaced["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+
+    first["spec"] = {"size": 3}
+    with pytest.raises(ApiException) as err:
+        api.custom.replace_namespaced_custom_object(*args, "w1", first)
+    assert err.value.status == 409 and status_body(err.value)["reason"] == "Conflict"
+    assert stored(lab, u1, "example.com", "widgets", "default", "w1")["spec"] == {"size": 2}

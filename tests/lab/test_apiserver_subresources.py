@@ -33,6 +33,54 @@ def test_status_update_ignores_spec_and_metadata(lab, u1, api):
     assert obj["status"] == {"replicas": 2, "readyReplicas": 1} and obj["metadata"]["generation"] == 1
 
 
+def _workload(kind: str) -> dict:
+    """A minimal object of an apps kind (or a Pod) named `x`."""
+    if kind == "Pod":
+        return pod("x")
+    body = deployment("x")
+    body["kind"] = kind
+    if kind == "DaemonSet":
+        del body["spec"]["replicas"]
+    return body
+
+
+# kind -> (client method suffix, plural, a status the kind's status model accepts)
+STATUS_KINDS = {
+    "Deployment": ("deployment", "deployments", {"replicas": 2, "readyReplicas": 1}),
+    "DaemonSet": ("daemon_set", "daemonsets", {"currentNumberScheduled": 3, "desiredNumberScheduled": 3,
+                                                "numberMisscheduled": 0, "numberReady": 2}),
+    "ReplicaSet": ("replica_set", "replicasets", {"replicas": 2, "readyReplicas": 1}),
+    "StatefulSet": ("stateful_set", "statefulsets", {"replicas": 2, "readyReplicas": 1}),
+    "Pod": ("pod", "pods", {"phase": "Running", "podIP": "10.0.0.9"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(STATUS_KINDS))
+def test_status_subresource_writes_only_status_and_main_update_ignores_status(lab, u1, api, kind):
+    suffix, plural, status = STATUS_KINDS[kind]
+    typed, group = (api.core, "") if kind == "Pod" else (api.apps, "apps")
+    create, read, replace, replace_status = (getattr(typed, f"{verb}_namespaced_{suffix}{tail}") for verb, tail in (
+        ("create", ""), ("read", ""), ("replace", ""), ("replace", "_status")))
+    spec_field = "activeDeadlineSeconds" if kind == "Pod" else "minReadySeconds"
+    create("default", _workload(kind))
+
+    sent = api.raw.sanitize_for_serialization(read("x", "default"))
+    sent["spec"][spec_field] = 30
+    sent["metadata"]["labels"] = {"sneaky": "yes"}
+    sent["status"] = status
+    replace_status("x", "default", sent)
+    obj = stored(lab, u1, group, plural, "default", "x")
+    assert obj["status"] == status and spec_field not in obj["spec"]
+    assert "sneaky" not in (obj["metadata"].get("labels") or {})
+
+    sent = api.raw.sanitize_for_serialization(read("x", "default"))
+    sent["spec"][spec_field] = 30
+    sent["status"] = {**status, "observedGeneration": 99} if kind != "Pod" else {"phase": "Failed"}
+    replace("x", "default", sent)
+    obj = stored(lab, u1, group, plural, "default", "x")
+    assert obj["spec"][spec_field] == 30 and obj["status"] == status
+
+
 def test_custom_resource_status_subresource(lab, u1, api):
     api.crds.create_custom_resource_definition(crd())
     api.custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", {
@@ -104,6 +152,21 @@ def test_eviction_respects_the_disruption_budget(lab, u1, api, budget, allowed):
     assert evicted == names[:allowed]
     for name in evicted:
         assert stored(lab, u1, "", "pods", "default", name)["metadata"]["deletionTimestamp"]
+
+
+def test_block_evictions_fault_refuses_every_eviction_with_429(lab, u1, api):
+    _ready_pods(api, 1)                                  # no budget: the eviction would be allowed
+    lab.call(lambda: u1.faults.update(block_evictions=True))
+    with pytest.raises(ApiException) as err:
+        api.core.create_namespaced_pod_eviction("web-0", "default", _eviction("web-0"))
+    body = status_body(err.value)
+    assert err.value.status == 429 and body["reason"] == "TooManyRequests" and body["code"] == 429
+    assert body["details"]["causes"][0]["reason"] == "DisruptionBudget"
+    assert not stored(lab, u1, "", "pods", "default", "web-0")["metadata"].get("deletionTimestamp")
+
+    lab.call(lambda: u1.faults.update(block_evictions=False))
+    api.core.create_namespaced_pod_eviction("web-0", "default", _eviction("web-0"))
+    assert stored(lab, u1, "", "pods", "default", "web-0")["metadata"]["deletionTimestamp"]
 
 
 def test_pending_pods_are_evictable_regardless_of_budget(lab, u1, api):

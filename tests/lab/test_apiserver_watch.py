@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import threading
 import time
@@ -11,7 +12,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
-from tests.lab.apiserver_support import MERGE, api, pod, u1  # noqa: F401  (fixtures)
+from tests.lab.apiserver_support import MERGE, api, crd, pod, u1  # noqa: F401  (fixtures)
 
 
 def _watchers(lab, cluster, group: str, plural: str) -> int:
@@ -71,6 +72,40 @@ def test_live_watch_sees_changes_as_they_happen(lab, u1, api):
     assert seen.get(timeout=5) == ("DELETED", "cfg")
     reader.join(5)
     _wait_until(lambda: _watchers(lab, u1, "", "configmaps") == 0, "the watch to be dropped")
+
+
+def test_watch_on_a_cluster_scoped_resource(u1, api):
+    rv = api.core.list_node().metadata.resource_version
+    api.core.create_node({"metadata": {"name": "n1"}})
+    api.core.patch_node("n1", {"metadata": {"labels": {"zone": "a"}}}, _content_type=MERGE)
+    api.core.delete_node("n1")
+    events = []
+    for event in watch.Watch().stream(api.core.list_node, resource_version=rv, timeout_seconds=5):
+        events.append((event["type"], event["object"].metadata.name, event["object"].metadata.namespace,
+                       event["object"].metadata.labels))
+        if event["type"] == "DELETED":
+            break
+    assert events == [("ADDED", "n1", None, None), ("MODIFIED", "n1", None, {"zone": "a"}),
+                      ("DELETED", "n1", None, {"zone": "a"})]
+
+
+def test_watch_on_a_custom_resource(u1, api):
+    api.crds.create_custom_resource_definition(crd())
+    args = ("example.com", "v1", "default", "widgets")
+    rv = api.custom.list_namespaced_custom_object(*args)["metadata"]["resourceVersion"]
+    api.custom.create_namespaced_custom_object(*args, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                                       "metadata": {"name": "w1"}, "spec": {"size": 1}})
+    api.custom.patch_namespaced_custom_object(*args, "w1", {"spec": {"size": 2}})
+    api.custom.delete_namespaced_custom_object(*args, "w1")
+    events = []
+    for event in watch.Watch().stream(api.custom.list_namespaced_custom_object, *args, resource_version=rv,
+                                      timeout_seconds=5):
+        obj = event["object"]
+        events.append((event["type"], obj["kind"], obj["metadata"]["name"], obj["spec"]))
+        if event["type"] == "DELETED":
+            break
+    assert events == [("ADDED", "Widget", "w1", {"size": 1}), ("MODIFIED", "Widget", "w1", {"size": 2}),
+                      ("DELETED", "Widget", "w1", {"size": 2})]
 
 
 def test_label_selected_watch_sees_an_object_leave_and_rejoin(u1, api):
@@ -136,7 +171,17 @@ def test_compacted_resource_version_is_410_gone_in_both_clients(lab, u1, api):
         for _ in watch.Watch().stream(api.core.list_namespaced_config_map, "default", resource_version=old_rv,
                                       timeout_seconds=5):
             pass
-    assert err.value.status == 410
+    assert err.value.status == 410 and err.value.reason.startswith("Expired: too old resource version")
+
+    # as the API server does: the watch answers 200 and its one event is an ERROR carrying the Status
+    raw = api.core.list_namespaced_config_map("default", watch=True, resource_version=old_rv, timeout_seconds=5,
+                                              _preload_content=False)
+    assert raw.status == 200
+    event = json.loads(raw.data.splitlines()[0])
+    assert event["type"] == "ERROR"
+    assert {k: event["object"][k] for k in ("kind", "apiVersion", "status", "code", "reason")} == {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired"}
+    assert event["object"]["message"].startswith(f"too old resource version: {old_rv} (")
 
     async def async_watch_old():
         cfg = aclient.Configuration()

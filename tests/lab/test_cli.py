@@ -11,8 +11,11 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,6 +95,27 @@ def test_up_writes_its_files_serves_and_shuts_down_cleanly(tmp_path):
         assert requests.get(cluster_url, headers=auth, verify=api["ca_file"], timeout=30).status_code == 401
         unknown = _lab("fault", "--dir", str(out), "--cluster", "kkp", "no_such_fault=1")
         assert unknown.returncode != 0 and "unknown fault" in unknown.stderr
+
+        # user-cluster faults, by ID or by name, take effect on its API and switch off again
+        webshop = next(c for c in info["clusters"] if c["name"] == "webshop-canal-iptables")
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": "debug-shell", "namespace": "default"}}
+        with config.new_client_from_config(config_file=webshop["kubeconfig"]) as user_client:
+            core = client.CoreV1Api(user_client)
+            on = _lab("fault", "--dir", str(out), "--cluster", webshop["id"], "error_rate=1.0", "error_codes=503")
+            assert on.returncode == 0 and json.loads(on.stdout)["error_codes"] == [503]
+            with pytest.raises(ApiException) as err:
+                core.read_namespaced_pod("debug-shell", "default")
+            assert err.value.status == 503
+            switched = _lab("fault", "--dir", str(out), "--cluster", "webshop-canal-iptables", "error_rate=0",
+                            "block_evictions=true")
+            assert switched.returncode == 0 and json.loads(switched.stdout)["block_evictions"] is True
+            assert core.read_namespaced_pod("debug-shell", "default").metadata.name == "debug-shell"
+            with pytest.raises(ApiException) as err:
+                core.create_namespaced_pod_eviction("debug-shell", "default", eviction)
+            assert err.value.status == 429
+            assert _lab("fault", "--dir", str(out), "--cluster", webshop["id"], "block_evictions=false").returncode == 0
+            core.create_namespaced_pod_eviction("debug-shell", "default", eviction)
 
         status = _lab("status", "--dir", str(out), "--json")
         assert status.returncode == 0

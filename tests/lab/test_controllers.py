@@ -9,7 +9,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from lab.apiserver.disruption import pod_ready
-from lab.kube import install, workloads as w
+from lab.kube import install, timing, workloads as w
 from lab.kube.machinedeployment import GROUP, HASH_LABEL, MD_LABEL, VERSION
 from lab.kube.network import CALICO_CONTAINER, CALICO_IP, CALICO_IPS
 
@@ -192,6 +192,30 @@ def test_job_completes(lab, cluster, api):
     assert s.succeeded == 2 and not s.active
     phases = [p["status"]["phase"] for p in lab.call(lambda: pods(cluster, "default", **{"job-name": "migrate"}))]
     assert phases == ["Succeeded", "Succeeded"]
+
+
+def test_the_time_factor_scales_the_pod_start_delay(lab, cluster, api, kube_client):
+    from lab.runtime import Lab
+
+    slow_lab = Lab(time_factor=2.0).start()             # the fixture's lab runs at 0.01
+    try:
+        slow = slow_lab.add_cluster("slow")
+        slow_lab.call(lambda: install(slow))
+        build(slow_lab, slow, w.nodes(1))
+        build(lab, cluster, w.nodes(1))
+        started = time.monotonic()
+        client.CoreV1Api(kube_client(slow)).create_namespaced_pod("default", w.pod("p", host_network=True))
+        wait_state(slow_lab, lambda: [p for p in pods(slow, "default") if phase(p) == "Pending"],
+                   "the pod accepted by the slow lab's kubelet")
+        client.CoreV1Api(api).create_namespaced_pod("default", w.pod("p", host_network=True))
+
+        wait_state(lab, running(cluster, 1, app="p"), "the pod running at factor 0.01")
+        assert phase(slow_lab.call(lambda: pods(slow, "default"))[0]) == "Pending"
+
+        wait_state(slow_lab, running(slow, 1, app="p"), "the pod running at factor 2")
+        assert time.monotonic() - started >= 2.0 * timing.POD_START - 0.05
+    finally:
+        slow_lab.stop()
 
 
 # ---- disruption budgets ----------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def user_api(kkp_lab, kube_client):
     def make(name):
         c = kube_client(kkp_lab.clusters[name].api)
         return type("Api", (), {"core": client.CoreV1Api(c), "apps": client.AppsV1Api(c),
-                                "custom": client.CustomObjectsApi(c), "crds": client.ApiextensionsV1Api(c)})
+                                "custom": client.CustomObjectsApi(c), "crds": client.ApiextensionsV1Api(c),
+                                "batch": client.BatchV1Api(c), "policy": client.PolicyV1Api(c)})
     return make
 
 
@@ -147,6 +148,35 @@ def test_user_clusters_run_their_cni_kube_proxy_and_system_pods(kkp_lab, user_ap
     assert cil.core.list_pod_for_all_namespaces(label_selector="io.cilium/app=operator,name=cilium-operator").items
 
 
+def test_default_scenario_has_its_workloads_konnectivity_and_node_info(kkp_lab, user_api, seed_api):
+    for name, user in kkp_lab.clusters.items():
+        api = user_api(name)
+        assert api.batch.read_namespaced_job("report", "ops")
+        assert api.core.list_namespaced_pod("ops", label_selector="job-name=report").items, name
+        sts = api.apps.read_namespaced_stateful_set("postgres", "data")
+        assert (sts.spec.replicas, sts.status.ready_replicas) == (3, 3)
+        assert [p.metadata.name for p in api.core.list_namespaced_pod("data", label_selector="app=postgres").items] \
+            == ["postgres-0", "postgres-1", "postgres-2"]
+        budgets = {(b.metadata.namespace, b.metadata.name)
+                   for b in api.policy.list_pod_disruption_budget_for_all_namespaces().items}
+        assert {("shop", "frontend"), ("shop", "api"), ("data", "postgres"), ("kube-system", "coredns")} <= budgets
+        nodes = api.core.list_node().items
+        assert len(nodes) == 3
+        for node in nodes:
+            info = node.status.node_info
+            assert info.os_image == "Ubuntu 22.04.5 LTS" and info.container_runtime_version.startswith("containerd://")
+            assert info.kernel_version and info.kubelet_version == "v1.33.4"
+
+    webshop = kkp_lab.clusters["webshop-canal-iptables"]
+    obj = seed_api.get_cluster_custom_object("kubermatic.k8c.io", "v1", "clusters", webshop.id)
+    assert obj["spec"]["clusterNetwork"]["konnectivityEnabled"] is True
+    assert "openvpn" not in obj["status"]["extendedHealth"]
+    core = user_api("webshop-canal-iptables").core
+    agents = core.list_namespaced_pod("kube-system", label_selector="app=konnectivity-agent").items
+    assert len(agents) == 2 and all(p.status.phase == "Running" for p in agents)
+    assert not core.list_namespaced_pod("kube-system", label_selector="app=openvpn-client").items
+
+
 # ---- admission -----------------------------------------------------------------------------------------
 
 
@@ -238,6 +268,18 @@ def test_cni_switch_deploys_cilium_after_the_delay_and_leaves_canal(kkp_lab, see
     api.apps.read_namespaced_daemon_set("canal", "kube-system")
     api.crds.read_custom_resource_definition("ciliumendpoints.cilium.io")
 
+    # images and labels as KKP's cilium chart deploys them (a digest may follow the tag)
+    agent = api.apps.read_namespaced_daemon_set("cilium", "kube-system").spec.template
+    operator = api.apps.read_namespaced_deployment("cilium-operator", "kube-system").spec.template
+    assert [(c.name, c.image.split("@")[0]) for c in agent.spec.containers] == [
+        ("cilium-agent", "quay.io/cilium/cilium:v1.19.4")]
+    assert [(c.name, c.image.split("@")[0]) for c in operator.spec.containers] == [
+        ("cilium-operator", "quay.io/cilium/operator-generic:v1.19.4")]
+    assert agent.metadata.labels["k8s-app"] == "cilium"
+    assert {"io.cilium/app": "operator", "name": "cilium-operator"}.items() <= operator.metadata.labels.items()
+    running = api.core.list_namespaced_pod("kube-system", label_selector="io.cilium/app=operator").items
+    assert running and {c.image for p in running for c in p.spec.containers} == {operator.spec.containers[0].image}
+
 
 def test_new_cni_never_ready_fault(kkp_lab, seed_api, user_api):
     user = kkp_lab.clusters["payments-canal-ipvs"]
@@ -324,6 +366,40 @@ def test_leaving_ebpf_brings_kube_proxy_back_and_restarts_cilium(kkp_lab, seed_a
     eventually(lambda: len(api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-proxy").items) == 3)
 
 
+def test_entering_ebpf_removes_kube_proxy_and_restarts_cilium_with_kube_proxy_replacement(kkp_lab, seed_api,
+                                                                                         user_api):
+    from lab import scenario
+    from lab.kkp import ClusterSpec
+
+    user = kkp_lab.kkp.add_cluster(ClusterSpec("ml-cilium-iptables", "cilium", "1.19.4", "iptables", nodes=2))
+    kkp_lab.clusters[user.spec.name] = user
+    scenario.wait_settled(kkp_lab.kkp)
+    api = user_api("ml-cilium-iptables")
+
+    def cilium_pods():
+        return api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=cilium").items
+    before = {p.metadata.uid for p in cilium_pods()}
+    assert len(before) == 2 and len(api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-proxy")
+                                    .items) == 2
+    patch_seed(seed_api, user.id, {"metadata": {"labels": {"unsafe-cni-migration": "true"}},
+                                   "spec": {"clusterNetwork": {"proxyMode": "ebpf"}}})
+
+    eventually(lambda: stored(kkp_lab, user, "", "configmaps", "kube-system", "kube-proxy") is None
+               and stored(kkp_lab, user, "apps", "daemonsets", "kube-system", "kube-proxy") is None)
+    eventually(lambda: not api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=kube-proxy").items)
+    eventually(lambda: (pods := cilium_pods()) and len(pods) == 2 and not before & {p.metadata.uid for p in pods}
+               and all(p.status and p.status.phase == "Running" and not p.metadata.deletion_timestamp for p in pods))
+
+    config = api.core.read_namespaced_config_map("cilium-config", "kube-system").data
+    assert config["kube-proxy-replacement"] == "true"
+    assert config["k8s-service-host"] and config["k8s-service-port"] == "6443"
+    app = api.custom.get_namespaced_custom_object("apps.kubermatic.k8c.io", "v1", "kube-system",
+                                                  "applicationinstallations", "cilium")
+    values = yaml.safe_load(app["spec"]["valuesBlock"])
+    assert values["kubeProxyReplacement"] == "true" and values["k8sServiceHost"] == config["k8s-service-host"]
+    assert app["status"]["helmRelease"]["version"] == 2
+
+
 # ---- REST API ------------------------------------------------------------------------------------------
 
 
@@ -394,7 +470,10 @@ def test_options_are_per_installation():
     assert KkpOptions().rollout_delay == 120.0 and KkpOptions().kube_proxy_checksum is True
 
 
-def test_cilium_to_canal_deploys_canal_and_keeps_the_application_installation(kkp_lab, seed_api, user_api):
+def test_cilium_to_canal_deploys_canal_and_keeps_the_application_installation(kkp_lab, seed_api, user_api,
+                                                                             kubeconfig_file, tmp_path):
+    from lab.kkp import canal
+
     user = kkp_lab.clusters["analytics-cilium-ebpf"]
     api = user_api("analytics-cilium-ebpf")
     patch_seed(seed_api, user.id, {"metadata": {"labels": {"unsafe-cni-migration": "true"}},
@@ -402,6 +481,18 @@ def test_cilium_to_canal_deploys_canal_and_keeps_the_application_installation(kk
                                             "clusterNetwork": {"proxyMode": "iptables"}}})
     eventually(lambda: len(api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=canal").items) == 3)
     eventually(lambda: stored(kkp_lab, user, "", "configmaps", "kube-system", "kube-proxy"))
+    controllers = api.apps.read_namespaced_deployment("calico-kube-controllers", "kube-system").spec.template
+    assert [c.image for c in controllers.spec.containers] == ["quay.io/calico/kube-controllers:v3.31.0"]
+    eventually(lambda: [p for p in api.core.list_namespaced_pod(
+        "kube-system", label_selector="k8s-app=calico-kube-controllers").items if p.status.phase == "Running"])
+    # every object of KKP's canal_v3.31.yaml addon is there: `kubectl get -f` finds them all
+    manifest = tmp_path / "canal_v3.31.yaml"
+    docs = canal.manifest("v3.31")
+    manifest.write_text(yaml.safe_dump_all(docs))
+    got = subprocess.run(["kubectl", "--kubeconfig", kubeconfig_file(user.api), "--cache-dir", str(tmp_path / "cache"),
+                          "get", "-f", str(manifest), "-o", "name"], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert len(got.stdout.split()) == len(docs) and "poddisruptionbudget.policy/calico-kube-controllers" in got.stdout
     app = api.custom.get_namespaced_custom_object("apps.kubermatic.k8c.io", "v1", "kube-system",
                                                   "applicationinstallations", "cilium")
     assert not app["metadata"].get("deletionTimestamp")
