@@ -25,54 +25,102 @@ def _scaled(value, total: int) -> int:
 
 def budget_status(pdb: dict, pods: list[dict]) -> dict:
     """The PDB's status as the disruption controller computes it from the pods it selects."""
+    return budget_statuses([pdb], pods)[0]
+
+
+def budget_statuses(pdbs: list[dict], pods: list[dict]) -> list[dict]:
+    """The status of each of a namespace's PDBs. Pods are grouped by label set first, so each
+    selector runs once per distinct set (a workload's pods share theirs), not once per pod.
+
+    A pod the API server let a budget lose (`status.disruptedPods`) but that is not yet being
+    deleted counts as unhealthy, as in the real controller; entries for pods gone or terminating
+    are dropped."""
+    by_labels: dict[frozenset, list[dict]] = {}
+    for p in pods:
+        by_labels.setdefault(frozenset((p["metadata"].get("labels") or {}).items()), []).append(p)
+    out = []
+    for pdb in pdbs:
+        spec = pdb.get("spec") or {}
+        pred = selector_from_label_selector(spec.get("selector"))
+        selected = [p for labels, group in by_labels.items() if pred(dict(labels)) for p in group]
+        pending = (pdb.get("status") or {}).get("disruptedPods") or {}
+        alive = {p["metadata"]["name"] for p in selected if not p["metadata"].get("deletionTimestamp")}
+        disrupted = {name: at for name, at in pending.items() if name in alive}
+        out.append(_status(pdb, len(selected),
+                           sum(1 for p in selected if pod_ready(p) and p["metadata"]["name"] not in disrupted),
+                           disrupted))
+    return out
+
+
+def _status(pdb: dict, expected: int, healthy: int, disrupted: dict) -> dict:
     spec = pdb.get("spec") or {}
-    pred = selector_from_label_selector(spec.get("selector"))
-    selected = [p for p in pods if pred(p["metadata"].get("labels") or {})]
-    expected = len(selected)
-    healthy = sum(1 for p in selected if pod_ready(p))
     if spec.get("minAvailable") is not None:
         desired = _scaled(spec["minAvailable"], expected)
     elif spec.get("maxUnavailable") is not None:
         desired = max(0, expected - _scaled(spec["maxUnavailable"], expected))
     else:
         desired = expected
-    return {
-        "observedGeneration": pdb["metadata"].get("generation", 1),
+    generation = pdb["metadata"].get("generation", 1)
+    status = {
+        "observedGeneration": generation,
         "expectedPods": expected,
         "currentHealthy": healthy,
         "desiredHealthy": desired,
         "disruptionsAllowed": max(0, healthy - desired),
-        "conditions": [{
-            "type": "DisruptionAllowed",
-            "status": "True" if healthy - desired > 0 else "False",
-            "reason": "SufficientPods" if healthy - desired > 0 else "InsufficientPods",
-            "message": "", "observedGeneration": pdb["metadata"].get("generation", 1),
-        }],
+        "conditions": [_allowed_condition(healthy - desired > 0, generation)],
     }
+    if disrupted:
+        status["disruptedPods"] = disrupted
+    return status
 
 
-def check_eviction(pod: dict, pdbs: list[dict], namespace_pods: list[dict]) -> None:
-    """Raise 429 when evicting `pod` would take a budget below its desired healthy count."""
+def _allowed_condition(allowed: bool, generation: int) -> dict:
+    return {"type": "DisruptionAllowed", "status": "True" if allowed else "False",
+            "reason": "SufficientPods" if allowed else "InsufficientPods", "message": "",
+            "observedGeneration": generation}
+
+
+def _refused(message: str) -> ApiError:
+    return ApiError(429, "Cannot evict pod as it would violate the pod's disruption budget.", "TooManyRequests",
+                    {"causes": [{"reason": "DisruptionBudget", "message": message}]})
+
+
+def check_eviction(pod: dict, pdbs: list[dict], now: str, namespace_pods) -> tuple[str, dict] | None:
+    """The eviction subresource's rules, read from the budget's status as the real API server
+    reads it: raise 429 when the budget has no disruption left, else return (budget name, its
+    status with one disruption taken and the pod in `disruptedPods`) for the caller to write once
+    the pod is deleted, or None when no budget is involved.
+
+    A real API server refuses while the disruption controller has not processed a budget yet; the
+    lab judges such a budget from its pods (`namespace_pods()`), since bare lab clusters run no
+    controllers."""
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed", "Pending") or pod["metadata"].get("deletionTimestamp"):
-        return
+        return None
     labels = pod["metadata"].get("labels") or {}
     matching = [b for b in pdbs if selector_from_label_selector((b.get("spec") or {}).get("selector"))(labels)]
     if not matching:
-        return
+        return None
     if len(matching) > 1:
         raise ApiError(500, "This pod has more than one PodDisruptionBudget, which the eviction subresource "
                             "does not support.")
     pdb = matching[0]
-    status = budget_status(pdb, namespace_pods)
-    ready = pod_ready(pod)
-    policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
-    if not ready and (policy == "AlwaysAllow" or status["currentHealthy"] >= status["desiredHealthy"]):
-        return
-    if ready and status["disruptionsAllowed"] >= 1:
-        return
     name = pdb["metadata"]["name"]
-    raise ApiError(429, "Cannot evict pod as it would violate the pod's disruption budget.", "TooManyRequests", {
-        "causes": [{"reason": "DisruptionBudget",
-                    "message": f"The disruption budget {name} needs {status['desiredHealthy']} healthy pods "
-                               f"and has {status['currentHealthy']} currently"}]})
+    status = pdb.get("status") or {}
+    if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
+        status = budget_status(pdb, namespace_pods())
+    policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
+    if not pod_ready(pod) and (policy == "AlwaysAllow" or
+                               0 < status.get("desiredHealthy", 0) <= status.get("currentHealthy", 0)):
+        return None
+    if status.get("disruptionsAllowed", 0) < 1:
+        raise _refused(f"The disruption budget {name} needs {status.get('desiredHealthy', 0)} healthy pods "
+                       f"and has {status.get('currentHealthy', 0)} currently")
+    left = status["disruptionsAllowed"] - 1
+    taken = {**status, "disruptionsAllowed": left,
+             "disruptedPods": {**(status.get("disruptedPods") or {}), pod["metadata"]["name"]: now}}
+    condition = _allowed_condition(left > 0, pdb["metadata"].get("generation", 1))
+    before = next((c for c in status.get("conditions") or () if c.get("type") == condition["type"]), {})
+    same = before.get("status") == condition["status"] and before.get("lastTransitionTime")
+    taken["conditions"] = [{**condition, "lastTransitionTime": before["lastTransitionTime"] if same else now}]
+    return name, taken

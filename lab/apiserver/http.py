@@ -20,6 +20,7 @@ from .disruption import budget_status, check_eviction, pod_ready
 from .errors import ApiError
 from .resources import ResourceType
 from .selectors import field_selector_name, parse_field_selector, parse_label_selector, selector_from_label_selector
+from .store import now_iso
 
 if TYPE_CHECKING:
     from lab.cluster import Cluster
@@ -412,8 +413,10 @@ async def handle(cluster: "Cluster", request: web.Request, tail: str) -> web.Str
                            "TooManyRequests", {"causes": [{"reason": "DisruptionBudget", "message":
                                                            "lab fault injection: block_evictions"}]})
         pdb_rt = store.rtype("policy", "poddisruptionbudgets")
-        check_eviction(pod, store.items(pdb_rt, ns), store.items(rt, ns))
+        taken = check_eviction(pod, store.items(pdb_rt, ns), now_iso(), lambda: store.items(rt, ns))
         _do_delete(cluster, rt, ns, name, (body or {}).get("deleteOptions") or {})
+        if taken:  # after the delete, which may still refuse (a uid precondition)
+            store.write_status(pdb_rt, ns, *taken)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, 201)
     if route.sub == "scale":

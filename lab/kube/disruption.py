@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from lab.apiserver.disruption import budget_status
+from lab.apiserver.disruption import budget_statuses
 from lab.apiserver.store import Event, now_iso
 
 
@@ -37,13 +37,11 @@ class DisruptionBudgets:
             self.queue.add(ns)
 
     def reconcile(self, namespace: str) -> None:
-        pods = self.kube.pods.in_namespace(namespace)
-        for pdb in self.store.items(self.rt, namespace):
-            if not pdb["metadata"].get("deletionTimestamp"):
-                status = budget_status(pdb, pods)
-                status["conditions"] = [_with_transition_time(c, (pdb.get("status") or {}).get("conditions"))
-                                        for c in status["conditions"]]
-                self.store.write_status(self.rt, namespace, pdb["metadata"]["name"], status)
+        pdbs = [p for p in self.store.items(self.rt, namespace) if not p["metadata"].get("deletionTimestamp")]
+        for pdb, status in zip(pdbs, budget_statuses(pdbs, self.kube.pods.in_namespace(namespace))):
+            status["conditions"] = [_with_transition_time(c, (pdb.get("status") or {}).get("conditions"))
+                                    for c in status["conditions"]]
+            self.store.write_status(self.rt, namespace, pdb["metadata"]["name"], status)
 
 
 def _with_transition_time(cond: dict, previous: list | None) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lab.apiserver.disruption import check_eviction
 from lab.apiserver.errors import ApiError
+from lab.apiserver.store import now_iso
 
 from . import timing
 from .ownership import controller_of
@@ -22,8 +23,10 @@ def evict(kube, pod: dict) -> None:
     if kube.cluster.faults.block_evictions:
         raise ApiError(429, "Cannot evict pod as it would violate the pod's disruption budget.", "TooManyRequests")
     pdb_rt = kube.rt("policy", "poddisruptionbudgets")
-    check_eviction(pod, kube.store.items(pdb_rt, ns), kube.pods.in_namespace(ns))
+    taken = check_eviction(pod, kube.store.items(pdb_rt, ns), now_iso(), lambda: kube.pods.in_namespace(ns))
     kube.store.delete(kube.rt("", "pods"), ns, name)
+    if taken:
+        kube.store.write_status(pdb_rt, ns, *taken)
 
 
 def cordon(kube, node: str) -> None:
