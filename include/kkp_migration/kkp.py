@@ -20,6 +20,8 @@ from .kube import Kube, KubeApiError, NotFound
 from .retry import retry_transient
 
 MIGRATION_LABEL = "unsafe-cni-migration"
+# {"mode", "at"} of the last proxy-mode change this project made, written with the change itself
+PROXY_MODE_CHANGE = "kkp-cni-migration.kubermatic.io/proxy-mode-change"
 CLUSTERS = "/apis/kubermatic.k8c.io/v1/clusters"
 
 

@@ -33,25 +33,37 @@ def holder(annotations: dict) -> dict | None:
         return {"run": raw, "since": "?"}
 
 
-def acquire(kkp: KkpAccess, run: str, take_over_from: str = "", attempts: int = 5) -> dict:
+def claimable(kkp: KkpAccess, annotations: dict, run: str, take_over_from: str = "") -> dict | None:
+    """Who holds the cluster, read only: None when nobody does, the holder's record when `run` may
+    have it (it holds it already, or takes it over as `take_over_from` asks); Locked otherwise."""
+    current = holder(annotations)
+    if current and current["run"] not in (run, take_over_from):
+        raise Locked(f"Cluster {kkp.cluster_id} is held by run {current['run']} (since {current['since']}); wait "
+                     "for it to finish, or, if that run is gone for good, trigger again with "
+                     f"take_over_lock_from={current['run']!r}.")
+    return current
+
+
+def acquire(kkp: KkpAccess, run: str, take_over_from: str = "", original: dict | None = None,
+            attempts: int = 5) -> dict:
     """Take the lock for `run` (again, if it already holds it); refuse if another run holds it,
-    unless that run is named in `take_over_from`. On the seed the write is conditional on the
-    Cluster as read (resourceVersion): a change in between (KKP updating the Cluster, another run
-    locking it) means read and decide again. The KKP API has no precondition, so the lock is read
-    back there too: the last writer wins and the other refuses."""
+    unless that run is named in `take_over_from`. The lock records `original`, the cluster as it
+    was before the first run began, so that a run which resumes or takes over a half-way cluster
+    knows where it came from. On the seed the write is conditional on the Cluster as read
+    (resourceVersion): a change in between (KKP updating the Cluster, another run locking it)
+    means read and decide again. The KKP API has no precondition, so the lock is read back there
+    too: the last writer wins and the other refuses."""
     for _ in range(attempts):
         info = kkp.get_cluster()
-        current = holder(info.annotations)
+        current = claimable(kkp, info.annotations, run, take_over_from)
         if current and current["run"] == run:
             return current
-        if current and current["run"] != take_over_from:
-            raise Locked(f"Cluster {kkp.cluster_id} is held by run {current['run']} (since {current['since']}); wait "
-                         "for it to finish, or, if that run is gone for good, trigger again with "
-                         f"take_over_lock_from={current['run']!r}.")
         if current:
             log.warning("taking over the lock of cluster %s from run %s, as take_over_lock_from asks",
                         kkp.cluster_id, current["run"])
         mine = {"run": run, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if original:
+            mine["original"] = original
         try:
             kkp.update_cluster(annotations={LOCK: json.dumps(mine, sort_keys=True)},
                                expect_version=info.resource_version)

@@ -4,13 +4,14 @@ learned as JSON for XCom and the report. Each is idempotent: run again, same end
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict
 
 from . import checks, versions
 from .errors import BadInput, MigrationError, NeedsAttention, NothingToDo
-from .kkp import MIGRATION_LABEL, ClusterInfo, KkpAccess
+from .kkp import MIGRATION_LABEL, PROXY_MODE_CHANGE, ClusterInfo, KkpAccess
 from .usercluster import UserCluster, pod_key
 
 log = logging.getLogger(__name__)
@@ -24,33 +25,52 @@ def cluster_summary(info: ClusterInfo) -> dict:
 # ---- preflight ------------------------------------------------------------------------------------
 
 
+def _original(info: ClusterInfo) -> dict:
+    return {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode,
+            "konnectivity": info.konnectivity}
+
+
 def preflight(kkp: KkpAccess, user: UserCluster, *, source: str, target: str, target_version: str,
-              proxy_mode_after: str = "keep") -> dict:
-    """Step 0: everything checked, nothing changed. Raises NothingToDo or BadInput."""
+              proxy_mode_after: str = "keep", resume: dict | None = None) -> dict:
+    """Step 0: everything checked, nothing changed. Raises NothingToDo or BadInput.
+
+    `resume` is the cluster as the lock this run holds or takes over recorded it when the
+    migration began: a cluster half-way from `source` is resumed from there, not taken for done."""
     info = kkp.get_cluster()
-    if info.cni_type == target and info.cni_version == target_version:
+    resuming = bool(resume) and resume.get("cni_type") == source
+    if resuming:
+        log.warning("cluster %s was on %s %s when this migration began (as its lock records) and now says %s %s: "
+                    "resuming from there", info.id, CNI_NAMES[source], resume.get("cni_version"),
+                    CNI_NAMES.get(info.cni_type, info.cni_type), info.cni_version)
+    elif info.cni_type == target and info.cni_version == target_version:
         raise NothingToDo(f"Cluster {info.id} already runs {CNI_NAMES[target]} {info.cni_version}; nothing to "
                           "migrate.")
-    if info.cni_type == target:
+    elif info.cni_type == target:
         raise NothingToDo(f"Cluster {info.id} already runs {CNI_NAMES[target]} {info.cni_version}; to change the "
                           f"{CNI_NAMES[target]} version, upgrade it in KKP instead of migrating.")
-    if info.cni_type != source:
+    elif info.cni_type != source:
         raise BadInput(f"Cluster {info.id} runs CNI '{info.cni_type or 'none'}', not {CNI_NAMES[source]}; this "
                        f"DAG migrates {CNI_NAMES[source]} clusters only.")
+    original = resume if resuming else _original(info)
     if target_version not in versions.accepted(target):
         raise BadInput(f"{CNI_NAMES[target]} version {target_version!r} is not one KKP accepts; choose one of "
                        f"{', '.join(versions.supported(target))}.")
+    too_old = versions.kubernetes_problems(target, target_version, info.kube_version)
+    if too_old:
+        raise BadInput(f"Cluster {info.id} runs Kubernetes {info.kube_version}, but {too_old[0]}; upgrade the "
+                       f"cluster or choose another {CNI_NAMES[target]} version.")
     findings = checks.health(info)
-    if info.cni_version not in versions.accepted(source):
-        findings.append(checks.warning(f"Cluster {info.id} runs {CNI_NAMES[source]} {info.cni_version}, a version "
-                                       "this project has no object list for; removal will use the closest one."))
+    if original["cni_version"] not in versions.accepted(source):
+        findings.append(checks.warning(f"Cluster {info.id} runs {CNI_NAMES[source]} {original['cni_version']}, a "
+                                       "version this project has no object list for; removal will use the closest "
+                                       "one."))
     if target == "cilium":
         findings += checks.cilium_kernels(info.id, user.nodes())
         findings += checks.proxy_mode_for_cilium(info, proxy_mode_after)
     elif info.proxy_mode == "ebpf":
         findings.append(checks.error(
-            f"Cluster {info.id} runs kube-proxy mode ebpf, which Canal cannot work with; set proxy_mode_before_switch "
-            "to iptables (or run kkp_proxy_mode first)."))
+            f"Cluster {info.id} runs kube-proxy mode ebpf, which Canal cannot work with; change it to iptables "
+            "first with DAG kkp_proxy_mode (conf proxy_mode: iptables), then trigger this DAG again."))
     for f in findings:
         (log.error if f.level == "error" else log.warning)("%s", f.message)
     errors = [f for f in findings if f.level == "error"]
@@ -58,17 +78,18 @@ def preflight(kkp: KkpAccess, user: UserCluster, *, source: str, target: str, ta
         raise BadInput(errors[0].message)
     return {
         "cluster": cluster_summary(info),
-        "original": {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode,
-                     "konnectivity": info.konnectivity},
+        "original": original,
+        "resumed": resuming,
         "target": {"cni_type": target, "cni_version": target_version},
         "findings": [f.as_dict() for f in findings],
     }
 
 
-def preflight_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
-    """"Changing the Kube-Proxy Mode", checked before anything changes."""
+def preflight_proxy_mode(kkp: KkpAccess, mode: str, resume: dict | None = None) -> dict:
+    """"Changing the Kube-Proxy Mode", checked before anything changes. `resume`: as in preflight()."""
     info = kkp.get_cluster()
-    if info.proxy_mode == mode:
+    resuming = bool(resume) and resume.get("proxy_mode") not in (None, mode)
+    if info.proxy_mode == mode and not resuming:
         raise NothingToDo(f"Cluster {info.id} already runs kube-proxy mode {mode}; nothing to change.")
     findings = checks.health(info)
     if mode == "ebpf" and info.cni_type != "cilium":
@@ -85,10 +106,8 @@ def preflight_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
     errors = [f for f in findings if f.level == "error"]
     if errors:
         raise BadInput(errors[0].message)
-    return {"cluster": cluster_summary(info),
-            "original": {"cni_type": info.cni_type, "cni_version": info.cni_version, "proxy_mode": info.proxy_mode,
-                         "konnectivity": info.konnectivity},
-            "target": {"proxy_mode": mode}, "findings": [f.as_dict() for f in findings]}
+    return {"cluster": cluster_summary(info), "original": resume if resuming else _original(info),
+            "resumed": resuming, "target": {"proxy_mode": mode}, "findings": [f.as_dict() for f in findings]}
 
 
 def verify_proxy_mode(kkp: KkpAccess, user: UserCluster, mode: str) -> dict:
@@ -135,15 +154,23 @@ def switch_cni(kkp: KkpAccess, cni_type: str, version: str, proxy_mode: str | No
 
 
 def set_proxy_mode(kkp: KkpAccess, mode: str) -> dict:
-    """Runbook "Changing the Kube-Proxy Mode", steps 1-2; no-op when already set."""
+    """Runbook "Changing the Kube-Proxy Mode", steps 1-2; no-op when already set.
+
+    The time of the change goes onto the Cluster with it (PROXY_MODE_CHANGE): what follows waits for
+    pods newer than that, so a re-run must find the time of the change, not take its own."""
     info = kkp.get_cluster()
     if info.proxy_mode == mode:
-        return {"changed": False, "proxy_mode": mode, "previous": mode,
-                "changed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        recorded = json.loads(info.annotations.get(PROXY_MODE_CHANGE) or "{}")
+        changed_at = recorded.get("at", "") if recorded.get("mode") == mode else ""
+        if not changed_at:
+            log.warning("cluster %s already runs proxy mode %s, set outside this project: waiting for its state, "
+                        "not for pods newer than a change", info.id, mode)
+        return {"changed": False, "proxy_mode": mode, "previous": mode, "changed_at": changed_at}
     labels = {} if MIGRATION_LABEL in info.labels else {MIGRATION_LABEL: "true"}
-    kkp.update_cluster(labels=labels, proxy_mode=mode)
-    return {"changed": True, "proxy_mode": mode, "previous": info.proxy_mode,
-            "changed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    changed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    kkp.update_cluster(labels=labels, proxy_mode=mode,
+                       annotations={PROXY_MODE_CHANGE: json.dumps({"mode": mode, "at": changed_at})})
+    return {"changed": True, "proxy_mode": mode, "previous": info.proxy_mode, "changed_at": changed_at}
 
 
 # ---- step 3: restart pods ---------------------------------------------------------------------------

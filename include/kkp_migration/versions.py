@@ -207,6 +207,18 @@ class CniVersions:
         """Supported + deprecated: what the admission webhook accepts for this type."""
         return self.table(cni_type).accepted
 
+    def kubernetes_problems(self, cni_type: str, version: str, k8s_version: str) -> list[str]:
+        """Why this CNI version cannot run on a cluster of this Kubernetes version ([] = it can),
+        from `kubernetes_constraints`: KKP accepts such a change, but the CNI would never deploy."""
+        problems = []
+        for rule in self.kubernetes_constraints:
+            versions = rule.get("versions")
+            applies = version in versions if isinstance(versions, (list, tuple)) else \
+                _satisfies_quiet(version, str(versions))
+            if rule.get("cni") == cni_type and applies and not _satisfies_quiet(k8s_version, rule["kubernetes"]):
+                problems.append(f"{cni_type} {version} needs Kubernetes {rule['kubernetes']} ({rule['why'].strip()})")
+        return problems
+
     def is_application_managed(self, version: str, cni_type: str = CILIUM) -> bool:
         """True when KKP runs this CNI version as an ApplicationInstallation, not as an addon.
 
@@ -359,6 +371,11 @@ def accepted(cni_type: str) -> tuple[str, ...]:
 def is_application_managed(version: str, cni_type: str = CILIUM) -> bool:
     """True when KKP deploys this (cilium) version as ApplicationInstallation `cilium`."""
     return load_cni_versions().is_application_managed(version, cni_type)
+
+
+def kubernetes_problems(cni_type: str, version: str, k8s_version: str) -> list[str]:
+    """Why `version` of `cni_type` cannot run on Kubernetes `k8s_version` ([] = it can)."""
+    return load_cni_versions().kubernetes_problems(cni_type, version, k8s_version)
 
 
 def check_upgrade(cni_type: str, old_version: str, new_version: str,

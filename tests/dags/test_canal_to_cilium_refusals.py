@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from kkp_migration.kkp import MIGRATION_LABEL
 from kkp_migration.lock import LOCK
 from tests import figures
 from tests.airflow_support import run_dag, xcom
@@ -52,6 +53,20 @@ def test_stop_at_the_first_gate_changes_nothing(airflow_db, lab_connections):
     assert state == "success"
 
 
+def test_ipvs_with_cilium_is_a_warning_on_the_switch_gate(airflow_db, lab_connections):
+    """The runbook's starting point without a proxy-mode change: allowed, but the approver is told
+    about KKP's known issue before switching."""
+    from kkp_migration.checks import IPVS_WARNING
+
+    user = lab_connections.clusters["payments-canal-ipvs"]
+    state, _, answers, run_id = run_dag(DAG, conf(user), stop_at("approve_switch"))
+
+    assert state == "success" and [a["task_id"] for a in answers] == ["step_1_2_switch_cni.approve_switch"]
+    assert {"level": "warning", "message": IPVS_WARNING} in xcom(DAG, run_id, "preflight")["findings"]
+    assert f"- warning: {IPVS_WARNING}" in answers[0]["body"]
+    assert cni_state(lab_connections.lab, user).cluster_cni == "canal"
+
+
 def test_stop_after_the_switch_fails_the_run_with_the_rollback_conf(airflow_db, lab_connections):
     user = lab_connections.clusters["webshop-canal-iptables"]
     before = cni_state(lab_connections.lab, user)
@@ -78,6 +93,27 @@ def test_stop_after_the_switch_fails_the_run_with_the_rollback_conf(airflow_db, 
     back = cni_state(lab_connections.lab, user)
     assert back.cluster_cni == "canal" and back.canal_ready and not back.cilium_ready
     assert not (cluster_object(lab_connections, user)["metadata"].get("annotations") or {})
+
+
+def test_a_half_way_cluster_is_refused_then_resumed_not_taken_for_done(airflow_db, lab_connections):
+    """Stopped after the switch, the Cluster says Cilium while Canal still runs: a new run must not
+    call that "nothing to do". It is refused while the first run holds the lock, and taking the
+    lock over resumes the migration from the Canal version the lock recorded."""
+    user = lab_connections.clusters["webshop-canal-iptables"]
+    state, _, _, first_id = run_dag(DAG, conf(user), stop_at("approve_pod_restart"))
+    assert state == "failed" and cni_state(lab_connections.lab, user).canal_ready
+
+    state, tasks, answers, refused_id = run_dag(DAG, conf(user))
+    assert state == "failed" and answers == [] and tasks["preflight"] == "failed"
+    assert f"held by run {DAG}/{first_id}" in xcom(DAG, refused_id, "preflight", key="error")
+
+    state, tasks, _, resumed_id = run_dag(DAG, conf(user, take_over_lock_from=f"{DAG}/{first_id}"))
+    assert state == "success", tasks
+    assert xcom(DAG, resumed_id, "preflight")["original"]["cni_version"] == "v3.31"
+    after = cni_state(lab_connections.lab, user)
+    assert after.cilium_ready and after.canal_objects == []
+    assert after.unmanaged_pods == ["default/debug-shell"], "only the pod without a controller, left alone by default"
+    assert LOCK not in (cluster_object(lab_connections, user)["metadata"].get("annotations") or {})
 
 
 def test_a_second_run_on_a_locked_cluster_is_refused_naming_the_holder(airflow_db, lab_connections):
@@ -157,6 +193,19 @@ def _bad(user, kkp_lab, monkeypatch):
     def expire_token():
         kkp_lab.lab.call(lambda: kkp_lab.kkp.faults.update(reject_token=True))
 
+    def edit_cluster(edit):
+        """A Cluster as KKP could hold it, written past KKP's admission check."""
+        seed = kkp_lab.lab.seed.store
+        return lambda: kkp_lab.lab.call(lambda: seed.mutate(seed.rtype("kubermatic.k8c.io", "clusters"), None,
+                                                            user.id, edit))
+
+    def old_kernel_on_one_node():
+        store = user.store
+        node = kkp_lab.lab.call(lambda: store.items(store.rtype("", "nodes"))[0])
+        node["status"]["nodeInfo"]["kernelVersion"] = "4.15.0-213-generic"
+        kkp_lab.lab.call(lambda: store.write_status(store.rtype("", "nodes"), None, node["metadata"]["name"],
+                                                    node["status"]))
+
     return {
         "unknown cluster": ({"cluster_id": "zz9zz9zz9z"}, None, "does not exist in the seed"),
         "malformed id": ({"cluster_id": "Not-An-Id!"}, None, "is not a KKP cluster ID"),
@@ -168,17 +217,29 @@ def _bad(user, kkp_lab, monkeypatch):
         "expired API token": ({"access": "api", "project_id": user.project_id}, expire_token, "refused the token"),
         "ebpf without Konnectivity": ({"cluster_id": kkp_lab.clusters["payments-canal-ipvs"].id,
                                        "proxy_mode_after": "ebpf"}, None, "needs Konnectivity"),
+        "not on Canal": ({}, edit_cluster(lambda c: (c["metadata"]["labels"].__setitem__(MIGRATION_LABEL, "true"),
+                                                     c["spec"].__setitem__("cniPlugin", {"type": "none",
+                                                                                         "version": ""}))),
+                         "runs CNI 'none', not Canal"),
+        "Kubernetes too old for the Cilium version": (
+            {}, edit_cluster(lambda c: c["spec"].__setitem__("version", "1.20.15")), "needs Kubernetes >= 1.21"),
+        "unhealthy control plane": ({}, edit_cluster(lambda c: c["status"]["extendedHealth"].__setitem__(
+            "etcd", "HealthStatusDown")), "is not healthy (etcd: HealthStatusDown)"),
+        "node kernel too old for Cilium": ({}, old_kernel_on_one_node, "(4.15.0-213-generic) run older kernels"),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown cluster", "malformed id", "wrong project (seed)", "wrong project (api)",
                                   "api without project", "unknown conf key", "broken seed connection",
-                                  "expired API token", "ebpf without Konnectivity"])
+                                  "expired API token", "ebpf without Konnectivity", "not on Canal",
+                                  "Kubernetes too old for the Cilium version", "unhealthy control plane",
+                                  "node kernel too old for Cilium"])
 def test_bad_input_fails_in_preflight_before_any_write(airflow_db, lab_connections, monkeypatch, case):
     user = lab_connections.clusters["webshop-canal-iptables"]
     extra, breakage, says = _bad(user, lab_connections, monkeypatch)[case]
     if breakage:
         breakage()
+    before = cni_state(lab_connections.lab, user).cluster_cni
     writes = client_writes(lab_connections.lab, lab_connections.kkp)
 
     state, tasks, answers, run_id = run_dag(DAG, conf(user, **extra))
@@ -187,7 +248,7 @@ def test_bad_input_fails_in_preflight_before_any_write(airflow_db, lab_connectio
     assert tasks["preflight"] == "failed"
     assert says in xcom(DAG, run_id, "preflight", key="error")
     assert client_writes(lab_connections.lab, lab_connections.kkp) == writes
-    assert cni_state(lab_connections.lab, user).cluster_cni == "canal"
+    assert cni_state(lab_connections.lab, user).cluster_cni == before
 
 
 def test_a_version_kkp_does_not_offer_is_refused_by_the_form(airflow_db, lab_connections):

@@ -3,12 +3,14 @@ clearing a task after a crash relies on. The steps are driven directly, as the t
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from kkp_migration import steps
 from kkp_migration.kkp import SeedAccess
 from kkp_migration.kube import Kube
 from kkp_migration.usercluster import UserCluster
+from kkp_migration.watch import wait_on_cluster
 from tests.lab_state import cni_state
 
 
@@ -20,7 +22,7 @@ def until(check, timeout: float = 60.0):
     return result
 
 
-def test_each_canal_to_cilium_step_twice(kkp_lab):
+def test_each_canal_to_cilium_step_twice(kkp_lab, caplog):
     lab, user = kkp_lab.lab, kkp_lab.clusters["webshop-canal-iptables"]
     kkp = SeedAccess(Kube(lab.seed.kubeconfig(), "seed"), user.id)
     uc = UserCluster(Kube(kkp.admin_kubeconfig(), f"user cluster {user.id}"), user.id)
@@ -30,8 +32,12 @@ def test_each_canal_to_cilium_step_twice(kkp_lab):
     assert first["changed"] and not again["changed"]
     until(lambda: uc.cilium_state().done)
 
-    done = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60)
+    with caplog.at_level("INFO", logger="kkp_migration"):
+        done = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60)
     assert done["evicted"] > 0 and done["recreated"] == ["default/debug-shell"]
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("restart: ")]
+    assert progress[-1] == f"restart: {done['evicted']}/{done['planned']} evicted, 0 held by disruption " \
+                           "budgets, 0 failed", "the task log shows how far the restart got"
     until(lambda: uc.pods_managed("cilium").done)
     pods = set(cni_state(lab, user).pod_names)
     second = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60)
@@ -70,3 +76,21 @@ def test_a_pod_without_a_controller_that_an_interrupted_try_deleted_comes_back(k
     again = steps.restart_pods(uc, "cilium", include_without_controller=True, parallelism=8, pdb_wait_seconds=60,
                                kept_manifests=plan["kept_manifests"])
     assert again["restored"] == [] and again["recreated"] == [], "a pod brought back is not restarted again"
+
+
+def test_a_proxy_mode_change_run_again_waits_for_the_same_redeploy(kkp_lab):
+    """A retry after a crash just past the patch must wait for Cilium pods newer than the change,
+    not newer than itself (which would never come)."""
+    lab, user = kkp_lab.lab, kkp_lab.clusters["analytics-cilium-ebpf"]
+    kkp = SeedAccess(Kube(lab.seed.kubeconfig(), "seed"), user.id)
+
+    first = steps.set_proxy_mode(kkp, "iptables")
+    time.sleep(1.1)            # the stamps have a resolution of one second
+    again = steps.set_proxy_mode(kkp, "iptables")
+
+    assert first["changed"] and not again["changed"]
+    assert again["changed_at"] == first["changed_at"]
+    verdict = asyncio.run(wait_on_cluster(kkp.admin_kubeconfig(), "proxy_mode_via_cilium",
+                                          {"mode": "iptables", "since": again["changed_at"]}, 60))
+    assert verdict.done, verdict.detail
+    assert cni_state(lab, user).proxy_mode == "iptables"

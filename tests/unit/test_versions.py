@@ -147,6 +147,19 @@ def test_canal_3_22_transition_depends_on_kubernetes_version():
     assert v.check_upgrade("canal", "v3.20", "v3.22", {})  # unknown Kubernetes: strict
 
 
+@pytest.mark.parametrize("cni, version, kubernetes, refused", [
+    ("cilium", "1.17.16", "1.20.15", True),      # the chart's kubeVersion: >= 1.21.0-0
+    ("cilium", "1.17.16", "1.33.4", False),
+    ("canal", "v3.22", "1.33.4", True),          # its addon still creates policy/v1beta1 PDBs
+    ("canal", "v3.22", "1.24.17", False),
+    ("canal", "v3.31", "1.33.4", False),
+])
+def test_kubernetes_constraints_of_a_cni_version(cni, version, kubernetes, refused):
+    problems = v.kubernetes_problems(cni, version, kubernetes)
+    assert bool(problems) == refused
+    assert all(f"{cni} {version} needs Kubernetes" in p for p in problems)
+
+
 def test_unknown_type_is_refused():
     assert v.check_upgrade("weave", "v3.31", "2.8", MIGRATION, old_type="canal") == [
         'spec.cniPlugin.type: Unsupported value: "weave": supported values: "canal", "cilium", "none"'

@@ -56,8 +56,15 @@ def run_name() -> str:
     return f"{ti.dag_id}/{ti.run_id}"
 
 
-def take_lock(kkp, params: dict) -> dict:
-    return lock.acquire(kkp, run_name(), params.get("take_over_lock_from") or "")
+def take_lock(kkp, params: dict, original: dict) -> dict:
+    return lock.acquire(kkp, run_name(), params.get("take_over_lock_from") or "", original)
+
+
+def recorded_start(kkp, params: dict) -> dict | None:
+    """The cluster as it was when the migration this run continues began (recorded by the lock this
+    run holds or takes over), or None; Locked when another run holds the cluster."""
+    held = lock.claimable(kkp, kkp.get_cluster().annotations, run_name(), params.get("take_over_lock_from") or "")
+    return (held or {}).get("original")
 
 
 def _pull(task_id: str):
@@ -92,11 +99,12 @@ def preflight(source: str, target: str, allowed: tuple[str, ...]) -> dict:
     try:
         pre = steps.preflight(kkp, user, source=source, target=target,
                               target_version=params[VERSION_PARAM[target]],
-                              proxy_mode_after=params.get("proxy_mode_after", "keep"))
+                              proxy_mode_after=params.get("proxy_mode_after", "keep"),
+                              resume=recorded_start(kkp, params))
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
-    pre["lock"] = take_lock(kkp, params)
+    pre["lock"] = take_lock(kkp, params, pre["original"])
     pre["rollback"] = rollback_for(params, pre["original"])
     pre["markdown"] = report.switch_gate(pre, pre["rollback"])
     return pre
@@ -117,11 +125,11 @@ def preflight_proxy_mode(allowed: tuple[str, ...]) -> dict:
     check_conf(params, allowed)
     kkp = open_kkp(params)
     try:
-        pre = steps.preflight_proxy_mode(kkp, params["proxy_mode"])
+        pre = steps.preflight_proxy_mode(kkp, params["proxy_mode"], resume=recorded_start(kkp, params))
     except NothingToDo as exc:
         ctx["ti"].xcom_push(key="noop", value=str(exc))
         raise
-    pre["lock"] = take_lock(kkp, params)
+    pre["lock"] = take_lock(kkp, params, pre["original"])
     pre["rollback"] = proxy_rollback(params, pre["original"]["proxy_mode"])
     return pre
 
