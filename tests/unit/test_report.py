@@ -52,3 +52,17 @@ def test_an_approval_row_says_who_when_and_what_was_ticked():
         "step_3_restart_pods.approve_pod_restart", "Restart 1 pod", "include without controller: yes", "admin",
         "2026-11-25 17:15:23 UTC"]]
     assert report.plural(1, "pod") == "1 pod" and report.plural(812, "pod") == "812 pods"
+
+
+def test_the_restart_gate_counts_pods_per_namespace_and_says_what_is_left_alone_and_why():
+    plan = {"to_restart": ["shop/web-1", "shop/web-2", "kube-system/coredns-1"], "host_network": 3,
+            "already_managed": 2, "finished": 1, "without_controller": ["default/debug-shell"]}
+
+    body = report.restart_gate(plan, "abc123", "cilium", "canal", old_removed_later=True)
+
+    assert "### Restart 3 pods in cluster `abc123` so Cilium manages them" in body
+    assert "| kube-system | 1 |" in body and "| shop | 2 |" in body
+    assert "- 3 host-network pods (they do not use the pod network)" in body
+    assert "- 2 pods already managed by Cilium" in body and "- 1 pod that finished or are being deleted" in body
+    assert "**1 pod without a controller**" in body and "include pods without a controller" in body
+    assert "which they lose when Canal is removed" in body and "| default/debug-shell |" in body
