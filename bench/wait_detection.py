@@ -1,11 +1,13 @@
 """2. Wait detection: from the moment the lab makes a condition true to the trigger's event
 (the stand-in triggerer of bench.waiter, in its own process), for the three conditions the
-issue names, one fresh small cluster per sample; then, through dag.test(), to the sensor
-task's success in Airflow (see bench.airflow_waits for that half).
+issue names and the Cilium redeploy after a change to ebpf, one fresh small cluster per
+sample; then, through dag.test(), to the sensor task's success in Airflow (see
+bench.airflow_waits for that half).
 """
 
 from __future__ import annotations
 
+import time
 
 from . import labkit, waiting
 from .report import at_most, percentile, row
@@ -39,7 +41,8 @@ def sample(waiter, lab, user, wid: str, wait: str, args: dict, probe, make_true)
 def measure_trigger() -> dict[str, list[float]]:
     lab, kkp = labkit.start(TIME_FACTOR, rollout_delay=ROLLOUT_DELAY)
     waiter = waiting.Waiter()
-    out: dict[str, list[float]] = {"cilium_ready": [], "kube_proxy_mode": [], "pods_managed": []}
+    out: dict[str, list[float]] = {"cilium_ready": [], "kube_proxy_mode": [], "pods_managed": [],
+                                   "cilium_redeployed": []}
     try:
         users = [kkp.add_cluster(labkit.ClusterSpec(f"wait-{i:02d}", "canal", "v3.31", "iptables", nodes=2))
                  for i in range(SAMPLES)]
@@ -55,6 +58,10 @@ def measure_trigger() -> dict[str, list[float]]:
             out["pods_managed"].append(sample(
                 waiter, lab, user, f"p{i}", "pods_managed", {"cni": "cilium"}, waiting.pods_managed(lab, store),
                 lambda: lab.call(restart_network_pods, store)))
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            out["cilium_redeployed"].append(sample(
+                waiter, lab, user, f"e{i}", "proxy_mode_via_cilium", {"mode": "ebpf", "since": since},
+                waiting.cilium_redeployed(lab, store, since), lambda: labkit.switch_cluster(lab, user, proxy_mode="ebpf")))
     finally:
         waiter.close()
         lab.stop()

@@ -114,3 +114,16 @@ def pods_managed(lab, store) -> Probe:
         ceps = {(e["metadata"]["namespace"], e["metadata"]["name"]) for e in s.items(cep_rt)} if cep_rt else set()
         return conditions.pods_managed(s.items(s.rtype("", "pods")), "cilium", ceps).done
     return Probe(lab, store, [("", "pods"), ("cilium.io", "ciliumendpoints")], judge)
+
+
+def cilium_redeployed(lab, store, since: str) -> Probe:
+    """To ebpf: every Cilium pod newer than the change, Cilium ready, kube-proxy gone."""
+    def judge(s):
+        pods = [p for p in s.items(s.rtype("", "pods"), KS) if (p["metadata"].get("labels") or {}).get("k8s-app")
+                == "cilium"]
+        return conditions.all_of(
+            conditions.pods_created_after(pods, since, "cilium"),
+            conditions.cilium_ready(_get(s, "apps", "daemonsets", "cilium"),
+                                    _get(s, "apps", "deployments", "cilium-operator")),
+            conditions.Progress(_get(s, "apps", "daemonsets", "kube-proxy") is None, "kube-proxy still there")).done
+    return Probe(lab, store, [("", "pods"), ("apps", "daemonsets"), ("apps", "deployments")], judge)

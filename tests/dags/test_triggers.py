@@ -10,6 +10,7 @@ import time
 import pytest
 import yaml
 
+from kkp_migration import conditions
 from kkp_migration.airflow.triggers import ClusterWaitTrigger
 
 
@@ -73,16 +74,42 @@ def test_cilium_redeploy_wait_ends_when_every_cilium_pod_is_new(lab_connections)
             ds["spec"]["template"]["metadata"].setdefault("annotations", {})["lab/restart"] = since
         lab.call(lambda: user.store.mutate(user.store.rtype("apps", "daemonsets"), "kube-system", "cilium", roll))
 
-    threading.Thread(target=restart_cilium_later, daemon=True).start()
-    started = time.monotonic()
-    event = first_event(trigger_for(user, "proxy_mode_via_cilium", {"mode": "ebpf", "since": since}, 60))
+    def redeployed(store) -> bool:
+        pods = [p for p in store.items(store.rtype("", "pods"), "kube-system")
+                if p["metadata"]["labels"].get("k8s-app") == "cilium"]
+        daemonset = store.try_get(store.rtype("apps", "daemonsets"), "kube-system", "cilium")
+        operator = store.try_get(store.rtype("apps", "deployments"), "kube-system", "cilium-operator")
+        return conditions.all_of(conditions.pods_created_after(pods, since, "cilium"),
+                                 conditions.cilium_ready(daemonset, operator)).done
 
+    true_at = note_when_true(lab, user.store, redeployed)
+    threading.Thread(target=restart_cilium_later, daemon=True).start()
+    event = first_event(trigger_for(user, "proxy_mode_via_cilium", {"mode": "ebpf", "since": since}, 60))
+    latency = time.monotonic() - true_at["t"]
+
+    print(f"Cilium redeploy wait: event {latency * 1000:.0f} ms after the last Cilium pod was new and ready")
     assert event["done"], event
     assert "all" in event["detail"] and "cilium pods redeployed" in event["detail"]
     new = lab.call(lambda: [p["metadata"]["creationTimestamp"] for p in user.store.items(
         user.store.rtype("", "pods"), "kube-system") if p["metadata"]["labels"].get("k8s-app") == "cilium"])
     assert new and all(t >= since for t in new)
-    assert time.monotonic() - started < 60
+    assert latency < 10, "hang detection only; the benchmark measures the latency"
+
+
+def note_when_true(lab, store, judge) -> dict:
+    """{"t": time.monotonic()} of the first store write after which `judge(store)` holds, noted in
+    the lab's own thread at the write, before any watch event leaves it."""
+    noted: dict = {}
+
+    def on_write(_event) -> None:
+        if "t" not in noted and judge(store):
+            noted["t"] = time.monotonic()
+
+    def install():
+        for group, plural in (("", "pods"), ("apps", "daemonsets"), ("apps", "deployments")):
+            store.listen(group, plural, on_write)
+    lab.call(install)
+    return noted
 
 
 @pytest.mark.parametrize("wait, args, missing", [
