@@ -29,18 +29,25 @@ def cilium_pods(lab, user) -> set[str]:
     return lab.call(names)
 
 
+def node_names(lab, user) -> set[str]:
+    return lab.call(lambda: {n["metadata"]["name"] for n in user.store.items(user.store.rtype("", "nodes"))})
+
+
 @pytest.mark.parametrize("access", ["seed", "api"])
 def test_ipvs_iptables_ebpf_iptables(airflow_db, lab_connections, access):
     lab = lab_connections.lab
     user = add_cluster(lab_connections, "proxy-cilium-ipvs", "cilium", "1.19.4", "ipvs")
     workloads = cni_state(lab, user).workloads()
 
-    state, tasks, _, run_id = run_dag(DAG, run_conf(user, access, proxy_mode="iptables"))
+    nodes = node_names(lab, user)
+    state, tasks, _, run_id = run_dag(DAG, run_conf(user, access, proxy_mode="iptables",
+                                                    restart_machine_deployments=True))
     after = cni_state(lab, user)
     assert state == "success", tasks
     assert after.proxy_mode == "iptables" and after.proxy_configmap_mode == "iptables"
     assert tasks["step_1_3_change_proxy_mode.wait_cilium_redeployed"] == "skipped"
     assert tasks["step_1_3_change_proxy_mode.wait_kube_proxy_rolled"] == "success"
+    assert node_names(lab, user) and not node_names(lab, user) & nodes, "step 4: every machine replaced"
 
     agents = cilium_pods(lab, user)
     state, tasks, _, _ = run_dag(DAG, run_conf(user, access, proxy_mode="ebpf"))
