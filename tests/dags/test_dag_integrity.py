@@ -6,6 +6,9 @@ tests/unit/test_layering.py.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,20 @@ def test_every_dag_has_tags_an_owner_and_docs_and_no_cycle(dagbag):
         if not (dag.doc_md or "").strip():
             problems.append(f"{dag_id}: no doc_md")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES)
+def test_parsing_a_dag_file_loads_no_cluster_client(dag_file):
+    """The source check (tests/unit/test_layering.py) sees a DAG file's own imports; this sees what
+    it pulls in through the library too, in a fresh interpreter as a DAG processor parses it."""
+    heavy = ["kubernetes", "kubernetes_asyncio", "requests", "lab"]
+    code = ("import json, sys\n"
+            "from airflow.dag_processing.dagbag import DagBag\n"
+            f"bag = DagBag(dag_folder={str(DAGS / dag_file)!r}, safe_mode=False)\n"
+            "print(json.dumps({'errors': list(bag.import_errors), 'loaded': sorted({\n"
+            f"    m.split('.')[0] for m in sys.modules if m.split('.')[0] in {heavy!r}}})}}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [], result["errors"]
+    assert result["loaded"] == [], f"parsing {dag_file} imports {result['loaded']}: import them inside the tasks"

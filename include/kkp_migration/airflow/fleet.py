@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from .. import fleetplan, rollout
 from .gates import START_WAVE, WAVE_CLUSTERS, WAVE_GATE, MigrationGate
-from .tasks import step
+from .outcomes import step
 
 log = logging.getLogger(__name__)
 POOL = rollout.POOL

@@ -21,9 +21,9 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
-from airflow.sdk.exceptions import AirflowFailException
 
 from .notify import APPROVAL, MigrationNotifier
+from .outcomes import fail
 from .window import WindowHold
 
 STOP = "Stop here"
@@ -53,8 +53,7 @@ def fleet_answer(context, proceed: str, form_defaults: dict) -> dict | None:
     if not gate or (gate.get("chosen_options") or [None])[0] != START_WAVE or cluster not in listed:
         message = (f"Cluster {cluster}: fleet_approval {ref!r} names no approved fleet wave that lists this cluster; "
                    "trigger the run without fleet_approval to approve each step here.")
-        ti.xcom_push(key="error", value=message)
-        raise AirflowFailException(message)
+        fail(ti, message)
     who = gate.get("responded_by_user") or {}
     return {"chosen_options": [proceed], "params_input": form_defaults, "responded_at": gate.get("responded_at"),
             "responded_by_user": {"id": who.get("id"), "name": f"{who.get('name') or who.get('id')} "

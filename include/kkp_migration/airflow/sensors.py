@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
+from .outcomes import fail
 from .triggers import ClusterWaitTrigger
 
 
@@ -44,16 +45,12 @@ class ClusterWaitSensor(BaseSensorOperator):
     def execute_complete(self, context, event: dict) -> str:
         cluster = context["params"]["cluster_id"]
         if event.get("error"):
-            message = f"Cluster {cluster}: waiting for {self.wait} failed: {event['error']}"
-            context["ti"].xcom_push(key="error", value=message)
-            if event.get("permanent"):      # credentials, permissions, a missing cluster: no retry helps
-                raise AirflowFailException(message)
-            raise RuntimeError(message)
+            # credentials, permissions, a missing cluster: no retry helps
+            fail(context["ti"], f"Cluster {cluster}: waiting for {self.wait} failed: {event['error']}",
+                 AirflowFailException if event.get("permanent") else RuntimeError)
         if not event.get("done"):
-            message = (f"Cluster {cluster}: {self.wait} did not happen within "
-                       f"{context['params'][self.timeout_param]} minutes ({self.timeout_param}); still missing: "
-                       f"{event.get('detail')}")
-            context["ti"].xcom_push(key="error", value=message)
-            raise AirflowSensorTimeout(message)
+            fail(context["ti"], f"Cluster {cluster}: {self.wait} did not happen within "
+                                f"{context['params'][self.timeout_param]} minutes ({self.timeout_param}); still "
+                                f"missing: {event.get('detail')}", AirflowSensorTimeout)
         self.log.info("Cluster %s: %s after %.1fs", cluster, event["detail"], event.get("waited", 0))
         return event["detail"]

@@ -5,15 +5,15 @@ left to Airflow's retries after the step's own bounded retries.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 
 from airflow.sdk import get_current_context
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException
 
 from .. import lock, report, steps
-from ..errors import BadInput, MigrationError, NeedsAttention, NothingToDo, Refused
+from ..errors import MigrationError, NothingToDo
+from .outcomes import run_name, step
 from .params import check_conf, open_cluster, open_kkp
 from .window import guard as window_guard
 
@@ -23,37 +23,8 @@ VERSION_PARAM = {"cilium": "cilium_version", "canal": "canal_version"}
 PLUMBING = ("EmptyOperator", "_BranchPythonDecoratedOperator")   # operator names of branches and joins
 
 
-def record_error(message: str) -> None:
-    """Keep a failed step's sentence where the run's report (and a person) finds it."""
-    log.error("%s", message)
-    _ctx()["ti"].xcom_push(key="error", value=message)
-
-
-def step(fn):
-    """Map the library's errors to Airflow's task outcomes (the report takes durations from Airflow)."""
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except NothingToDo as exc:
-            raise AirflowSkipException(str(exc)) from None
-        except (BadInput, Refused, NeedsAttention) as exc:
-            record_error(str(exc))
-            raise AirflowFailException(str(exc)) from None
-        except MigrationError as exc:
-            record_error(str(exc))
-            raise
-    return run
-
-
 def _ctx():
     return get_current_context()
-
-
-def run_name() -> str:
-    """How the per-cluster lock names this run."""
-    ti = _ctx()["ti"]
-    return f"{ti.dag_id}/{ti.run_id}"
 
 
 def take_lock(kkp, params: dict, original: dict) -> dict:

@@ -16,10 +16,10 @@ from typing import Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from ..errors import BadInput, Refused
 from ..windows import WindowVerdict, verdict, window_from_param
+from .outcomes import fail
 
 POLICIES = ("wait", "stop")
 
@@ -46,14 +46,12 @@ class WindowHold:
         try:
             result = check(params, what)
         except BadInput as exc:
-            context["ti"].xcom_push(key="error", value=str(exc))
-            raise AirflowFailException(str(exc)) from None
+            fail(context["ti"], str(exc))
         if result.open:
             return result
         if params.get("outside_window", "wait") == "stop":
-            message = f"{result.message} The run stops (outside_window=stop); trigger it again inside a window."
-            context["ti"].xcom_push(key="error", value=message)
-            raise AirflowFailException(message)
+            fail(context["ti"], f"{result.message} The run stops (outside_window=stop); trigger it again inside "
+                                "a window.")
         self.log.warning("%s Waiting for it (outside_window=wait).", result.message)
         self.defer(trigger=DateTimeTrigger(moment=result.next_opening), method_name=resume, kwargs=kwargs)
 
