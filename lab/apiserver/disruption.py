@@ -30,29 +30,19 @@ def budget_status(pdb: dict, pods: list[dict]) -> dict:
 
 def budget_statuses(pdbs: list[dict], pods: list[dict]) -> list[dict]:
     """The status of each of a namespace's PDBs. Pods are grouped by label set first, so each
-    selector runs once per distinct set (a workload's pods share theirs), not once per pod.
-
-    A pod the API server let a budget lose (`status.disruptedPods`) but that is not yet being
-    deleted counts as unhealthy, as in the real controller; entries for pods gone or terminating
-    are dropped."""
+    selector runs once per distinct set (a workload's pods share theirs), not once per pod."""
     by_labels: dict[frozenset, list[dict]] = {}
     for p in pods:
         by_labels.setdefault(frozenset((p["metadata"].get("labels") or {}).items()), []).append(p)
     out = []
     for pdb in pdbs:
-        spec = pdb.get("spec") or {}
-        pred = selector_from_label_selector(spec.get("selector"))
+        pred = selector_from_label_selector((pdb.get("spec") or {}).get("selector"))
         selected = [p for labels, group in by_labels.items() if pred(dict(labels)) for p in group]
-        pending = (pdb.get("status") or {}).get("disruptedPods") or {}
-        alive = {p["metadata"]["name"] for p in selected if not p["metadata"].get("deletionTimestamp")}
-        disrupted = {name: at for name, at in pending.items() if name in alive}
-        out.append(_status(pdb, len(selected),
-                           sum(1 for p in selected if pod_ready(p) and p["metadata"]["name"] not in disrupted),
-                           disrupted))
+        out.append(_status(pdb, len(selected), sum(1 for p in selected if pod_ready(p))))
     return out
 
 
-def _status(pdb: dict, expected: int, healthy: int, disrupted: dict) -> dict:
+def _status(pdb: dict, expected: int, healthy: int) -> dict:
     spec = pdb.get("spec") or {}
     if spec.get("minAvailable") is not None:
         desired = _scaled(spec["minAvailable"], expected)
@@ -61,7 +51,7 @@ def _status(pdb: dict, expected: int, healthy: int, disrupted: dict) -> dict:
     else:
         desired = expected
     generation = pdb["metadata"].get("generation", 1)
-    status = {
+    return {
         "observedGeneration": generation,
         "expectedPods": expected,
         "currentHealthy": healthy,
@@ -69,9 +59,6 @@ def _status(pdb: dict, expected: int, healthy: int, disrupted: dict) -> dict:
         "disruptionsAllowed": max(0, healthy - desired),
         "conditions": [_allowed_condition(healthy - desired > 0, generation)],
     }
-    if disrupted:
-        status["disruptedPods"] = disrupted
-    return status
 
 
 def _allowed_condition(allowed: bool, generation: int) -> dict:
@@ -88,12 +75,13 @@ def _refused(message: str) -> ApiError:
 def check_eviction(pod: dict, pdbs: list[dict], now: str, namespace_pods) -> tuple[str, dict] | None:
     """The eviction subresource's rules, read from the budget's status as the real API server
     reads it: raise 429 when the budget has no disruption left, else return (budget name, its
-    status with one disruption taken and the pod in `disruptedPods`) for the caller to write once
-    the pod is deleted, or None when no budget is involved.
+    status with one disruption taken) for the caller to write once the pod is deleted, or None when
+    there is nothing to write.
 
-    A real API server refuses while the disruption controller has not processed a budget yet; the
-    lab judges such a budget from its pods (`namespace_pods()`), since bare lab clusters run no
-    controllers."""
+    The lab deletes an evicted pod in the same request, so the pod stops counting as healthy at
+    once and the real server's `disruptedPods` bookkeeping is not needed. A budget the disruption
+    controller has not processed (bare lab clusters run no controllers; a real server would answer
+    429) is judged from its pods (`namespace_pods()`) on every eviction, and nothing is written."""
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed", "Pending") or pod["metadata"].get("deletionTimestamp"):
         return None
@@ -105,9 +93,10 @@ def check_eviction(pod: dict, pdbs: list[dict], now: str, namespace_pods) -> tup
         raise ApiError(500, "This pod has more than one PodDisruptionBudget, which the eviction subresource "
                             "does not support.")
     pdb = matching[0]
-    name = pdb["metadata"]["name"]
+    name, generation = pdb["metadata"]["name"], pdb["metadata"].get("generation", 1)
     status = pdb.get("status") or {}
-    if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
+    processed = status.get("observedGeneration", 0) >= generation
+    if not processed:
         status = budget_status(pdb, namespace_pods())
     policy = (pdb.get("spec") or {}).get("unhealthyPodEvictionPolicy", "IfHealthyBudget")
     if not pod_ready(pod) and (policy == "AlwaysAllow" or
@@ -116,11 +105,11 @@ def check_eviction(pod: dict, pdbs: list[dict], now: str, namespace_pods) -> tup
     if status.get("disruptionsAllowed", 0) < 1:
         raise _refused(f"The disruption budget {name} needs {status.get('desiredHealthy', 0)} healthy pods "
                        f"and has {status.get('currentHealthy', 0)} currently")
+    if not processed:
+        return None
     left = status["disruptionsAllowed"] - 1
-    taken = {**status, "disruptionsAllowed": left,
-             "disruptedPods": {**(status.get("disruptedPods") or {}), pod["metadata"]["name"]: now}}
-    condition = _allowed_condition(left > 0, pdb["metadata"].get("generation", 1))
+    condition = _allowed_condition(left > 0, generation)
     before = next((c for c in status.get("conditions") or () if c.get("type") == condition["type"]), {})
     same = before.get("status") == condition["status"] and before.get("lastTransitionTime")
-    taken["conditions"] = [{**condition, "lastTransitionTime": before["lastTransitionTime"] if same else now}]
-    return name, taken
+    return name, {**status, "disruptionsAllowed": left,
+                  "conditions": [{**condition, "lastTransitionTime": before["lastTransitionTime"] if same else now}]}

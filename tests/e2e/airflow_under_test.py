@@ -89,11 +89,11 @@ class AirflowUnderTest:
             for task_id, state in states.items():
                 if state in ("success", "skipped", "upstream_failed", None):
                     continue
-                try_number = self.api.task_instance(dag_id, run_id, task_id)["try_number"]
-                try:
+                try:   # a mapped task has no log of its own (the REST API wants a map_index)
+                    try_number = self.api.task_instance(dag_id, run_id, task_id)["try_number"]
                     events = self.api.task_log(dag_id, run_id, task_id, try_number)
                 except AssertionError as error:
-                    events = [str(error)]
+                    try_number, events = "?", [str(error)]
                 parts.append(f"--- log of {task_id} (try {try_number}, {state}):")
                 parts += [_log_line(e) for e in events[-40:]]
         for component in self.components:

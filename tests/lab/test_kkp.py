@@ -481,17 +481,21 @@ def test_cilium_to_canal_deploys_canal_and_keeps_the_application_installation(kk
                                             "clusterNetwork": {"proxyMode": "iptables"}}})
     eventually(lambda: len(api.core.list_namespaced_pod("kube-system", label_selector="k8s-app=canal").items) == 3)
     eventually(lambda: stored(kkp_lab, user, "", "configmaps", "kube-system", "kube-proxy"))
+    eventually(lambda: [p for p in api.core.list_namespaced_pod(
+        "kube-system", label_selector="k8s-app=calico-kube-controllers").items
+        if p.status and p.status.phase == "Running"])
     controllers = api.apps.read_namespaced_deployment("calico-kube-controllers", "kube-system").spec.template
     assert [c.image for c in controllers.spec.containers] == ["quay.io/calico/kube-controllers:v3.31.0"]
-    eventually(lambda: [p for p in api.core.list_namespaced_pod(
-        "kube-system", label_selector="k8s-app=calico-kube-controllers").items if p.status.phase == "Running"])
     # every object of KKP's canal_v3.31.yaml addon is there: `kubectl get -f` finds them all
     manifest = tmp_path / "canal_v3.31.yaml"
     docs = canal.manifest("v3.31")
     manifest.write_text(yaml.safe_dump_all(docs))
-    got = subprocess.run(["kubectl", "--kubeconfig", kubeconfig_file(user.api), "--cache-dir", str(tmp_path / "cache"),
-                          "get", "-f", str(manifest), "-o", "name"], capture_output=True, text=True, timeout=60)
-    assert got.returncode == 0, got.stderr
+
+    def kubectl_get_all():
+        return subprocess.run(["kubectl", "--kubeconfig", kubeconfig_file(user.api), "--cache-dir",
+                               str(tmp_path / "cache"), "get", "-f", str(manifest), "-o", "name"],
+                              capture_output=True, text=True, timeout=60)
+    got = eventually(lambda: (out := kubectl_get_all()).returncode == 0 and out)
     assert len(got.stdout.split()) == len(docs) and "poddisruptionbudget.policy/calico-kube-controllers" in got.stdout
     app = api.custom.get_namespaced_custom_object("apps.kubermatic.k8c.io", "v1", "kube-system",
                                                   "applicationinstallations", "cilium")
