@@ -16,7 +16,7 @@ from pathlib import Path
 from . import airflow_home, report
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("pod_restart", "wait_detection", "concurrent_waits", "api_cost", "parse_time", "end_to_end")
+BENCHMARKS = ("lab_scale", "pod_restart", "wait_detection", "concurrent_waits", "api_cost", "parse_time", "end_to_end")
 
 
 def run_one(name: str) -> dict:
